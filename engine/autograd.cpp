@@ -1,0 +1,139 @@
+#include "engine/autograd.h"
+
+#include <algorithm>
+#include <atomic>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine/dispatch.h"
+#include "engine/ops.h"
+#include "kernels/cpu/elementwise.h"
+
+namespace motive {
+namespace {
+
+thread_local bool g_grad_enabled = true;
+std::atomic<uint64_t> g_next_sequence{0};
+
+// Every node reachable from `root`, later-created first: since a node is made
+// after the nodes of its inputs, this is a reverse topological order.
+std::vector<std::shared_ptr<Node>> reverse_topological(const std::shared_ptr<Node>& root) {
+  std::vector<std::shared_ptr<Node>> nodes;
+  std::unordered_set<const Node*> seen{root.get()};
+  std::vector<std::shared_ptr<Node>> stack{root};
+  while (!stack.empty()) {
+    auto node = std::move(stack.back());
+    stack.pop_back();
+    for (const Tensor& in : node->inputs) {
+      if (!in.defined() || in.is_leaf()) continue;
+      const auto& next = in.impl().grad_fn;
+      if (seen.insert(next.get()).second) stack.push_back(next);
+    }
+    nodes.push_back(std::move(node));
+  }
+  std::sort(nodes.begin(), nodes.end(),
+            [](const auto& a, const auto& b) { return a->sequence > b->sequence; });
+  return nodes;
+}
+
+}  // namespace
+
+bool grad_enabled() { return g_grad_enabled; }
+
+NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
+
+bool needs_grad(std::initializer_list<const Tensor*> inputs) {
+  if (!g_grad_enabled) return false;
+  return std::any_of(inputs.begin(), inputs.end(),
+                     [](const Tensor* t) { return t->defined() && t->requires_grad(); });
+}
+
+bool needs_grad(const std::vector<Tensor>& inputs) {
+  if (!g_grad_enabled) return false;
+  return std::any_of(inputs.begin(), inputs.end(),
+                     [](const Tensor& t) { return t.defined() && t.requires_grad(); });
+}
+
+Tensor record(const char* name, Tensor out, std::vector<Tensor> inputs, BackwardFn backward) {
+  if (!needs_grad(inputs)) return out;
+  auto node = std::make_shared<Node>();
+  node->name = name;
+  for (Tensor& in : inputs)
+    if (in.defined() && !in.requires_grad()) in = Tensor();
+  node->inputs = std::move(inputs);
+  node->backward = std::move(backward);
+  node->sequence = g_next_sequence++;
+  out.impl().requires_grad = true;
+  out.impl().grad_fn = std::move(node);
+  return out;
+}
+
+void accumulate_leaf_grad(const Tensor& leaf, const Tensor& grad, const Tensor& region) {
+  const Tensor& target = region.defined() ? region : leaf;
+  MOTIVE_CHECK(grad.shape() == target.shape(), "backward: gradient of shape ",
+               shape_str(grad.shape()), " for a leaf region of shape ", shape_str(target.shape()));
+  // Always add: the grad storage is shared by every view of the data storage,
+  // and zero_grad() is what clears a region (as in PyTorch).
+  Tensor dst = target.grad_buffer();
+  dispatch_float(leaf.dtype(), "backward", [&](auto t) {
+    using T = decltype(t);
+    const Tensor g = grad.dtype() == leaf.dtype() ? grad : grad.to(leaf.dtype());
+    cpu::binary<T>(cpu::BinaryOp::Add, dst.dim(), dst.shape().data(), dst.data<T>(),
+                   dst.strides().data(), dst.data<T>(), dst.strides().data(), g.data<T>(),
+                   g.strides().data());
+  });
+  leaf.impl().grad_touched = true;
+}
+
+void Tensor::backward(const Tensor& seed) const {
+  MOTIVE_CHECK(requires_grad(), "backward: tensor does not require grad (no op on its path "
+                                "had an input with requires_grad)");
+  Tensor grad = seed;
+  if (!grad.defined()) {
+    MOTIVE_CHECK(numel() == 1, "backward: a seed gradient is needed for a non-scalar tensor of "
+                               "shape ", shape_str(shape()));
+    grad = Tensor::full(shape(), 1.0, dtype(), device());
+  }
+  MOTIVE_CHECK(grad.shape() == shape(), "backward: seed of shape ", shape_str(grad.shape()),
+               " for a tensor of shape ", shape_str(shape()));
+  NoGradGuard no_grad;  // backward closures compute plain tensors
+  if (is_leaf()) {
+    accumulate_leaf_grad(*this, grad);
+    return;
+  }
+  std::unordered_map<const Node*, Tensor> pending{{impl().grad_fn.get(), grad}};
+  for (const auto& node : reverse_topological(impl().grad_fn)) {
+    MOTIVE_CHECK(node->backward != nullptr, node->name,
+                 " backward: the graph was already released by an earlier backward()");
+    auto it = pending.find(node.get());
+    if (it == pending.end()) {  // reachable, but every path to it had no gradient
+      node->backward = nullptr;
+      node->inputs.clear();
+      continue;
+    }
+    Tensor g_out = std::move(it->second);
+    pending.erase(it);
+    const std::vector<Tensor> g_in = node->backward(g_out);
+    MOTIVE_CHECK(g_in.size() == node->inputs.size(), node->name, " backward: returned ",
+                 g_in.size(), " gradients for ", node->inputs.size(), " inputs");
+    for (size_t i = 0; i < g_in.size(); ++i) {
+      const Tensor& in = node->inputs[i];
+      if (!in.defined() || !g_in[i].defined()) continue;
+      MOTIVE_CHECK(g_in[i].shape() == in.shape(), node->name, " backward: gradient ", i,
+                   " has shape ", shape_str(g_in[i].shape()), ", input has ",
+                   shape_str(in.shape()));
+      if (in.is_leaf()) {
+        accumulate_leaf_grad(in, g_in[i]);
+      } else {
+        Tensor& acc = pending[in.impl().grad_fn.get()];
+        acc = acc.defined() ? add(acc, g_in[i]) : g_in[i];
+      }
+    }
+    // Release the saved tensors now: activations die as soon as they are used.
+    node->backward = nullptr;
+    node->inputs.clear();
+  }
+}
+
+}  // namespace motive

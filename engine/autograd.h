@@ -1,0 +1,56 @@
+// Define-by-run tape. Every differentiable op calls record(): when grad mode is
+// on and an input requires grad, the output gets a Node holding the inputs and
+// a backward closure. backward() walks the nodes in reverse creation order
+// (a valid reverse topological order: a node is always created after the nodes
+// of its inputs), accumulates gradients, and releases each node as it goes.
+//
+// Closures must not capture the op's own output tensor (that would be a
+// reference cycle: output -> node -> closure -> output); capture out.detach().
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace motive {
+
+// Maps the gradient of the output to one gradient per input (an undefined
+// Tensor where an input needs none). Gradients may have any strides.
+using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_out)>;
+
+struct Node {
+  std::string name;            // op name, for errors ("conv2d backward: ...")
+  std::vector<Tensor> inputs;  // undefined where the input does not require grad
+  BackwardFn backward;
+  uint64_t sequence = 0;       // creation order
+};
+
+bool grad_enabled();
+
+// RAII: disables recording in its scope (evaluation, optimizer updates).
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// True when grad mode is on and some input requires grad: then the op must
+// call record(); otherwise it may skip saving anything for backward.
+bool needs_grad(std::initializer_list<const Tensor*> inputs);
+bool needs_grad(const std::vector<Tensor>& inputs);
+
+// Attaches a Node to `out` if needs_grad(inputs); returns out either way.
+Tensor record(const char* name, Tensor out, std::vector<Tensor> inputs, BackwardFn backward);
+
+// Adds `grad` into the grad-storage region with `region`'s geometry (by default
+// the leaf's own) and marks the leaf as having received a gradient.
+void accumulate_leaf_grad(const Tensor& leaf, const Tensor& grad, const Tensor& region = Tensor());
+
+}  // namespace motive

@@ -1,0 +1,35 @@
+// Errors carry the op name and the shapes involved, so a failure deep inside a
+// training step reads as one clear line ("conv2d: input [8,32,32,3] ...").
+#pragma once
+#include <cstdint>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace motive {
+
+using Shape = std::vector<int64_t>;
+
+// Thrown for bad input (shapes, dtypes, files, flags): the CLI maps it to exit code 2.
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& what) : std::runtime_error(what) {}
+};
+
+std::string shape_str(const Shape& s);
+
+// Builds the message from any streamable pieces: MOTIVE_CHECK(cond, "op", ": shape ", ...).
+template <class... Parts>
+[[noreturn]] void fail(const Parts&... parts) {
+  std::ostringstream os;
+  (os << ... << parts);
+  throw Error(os.str());
+}
+
+#define MOTIVE_CHECK(cond, ...)          \
+  do {                                   \
+    if (!(cond)) ::motive::fail(__VA_ARGS__); \
+  } while (0)
+
+}  // namespace motive

@@ -1,0 +1,110 @@
+// add / sub / mul / div with NumPy broadcasting, their scalar forms, and
+// sum_to_shape (the backward of broadcasting). FLOPs: one per output element.
+#include "engine/autograd.h"
+#include "engine/dispatch.h"
+#include "engine/flops.h"
+#include "engine/ops.h"
+#include "kernels/cpu/elementwise.h"
+
+namespace motive {
+namespace {
+
+const char* op_name(cpu::BinaryOp op) {
+  switch (op) {
+    case cpu::BinaryOp::Add: return "add";
+    case cpu::BinaryOp::Sub: return "sub";
+    case cpu::BinaryOp::Mul: return "mul";
+    case cpu::BinaryOp::Div: return "div";
+  }
+  return "?";
+}
+
+// Plain computation (no autograd): broadcast a and b, run the kernel.
+Tensor compute(cpu::BinaryOp op, const Tensor& a, const Tensor& b) {
+  const char* name = op_name(op);
+  MOTIVE_CHECK(a.dtype() == b.dtype(), name, ": dtypes ", dtype_name(a.dtype()), " and ",
+               dtype_name(b.dtype()), " differ");
+  MOTIVE_CHECK(a.device() == b.device(), name, ": inputs on ", device_name(a.device()), " and ",
+               device_name(b.device()));
+  const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
+  const Tensor ae = a.detach().expand(shape), be = b.detach().expand(shape);
+  Tensor out = Tensor::empty(shape, a.dtype(), a.device());
+  dispatch_float(a.dtype(), name, [&](auto t) {
+    using T = decltype(t);
+    cpu::binary<T>(op, out.dim(), shape.data(), out.data<T>(), out.strides().data(),
+                   ae.data<T>(), ae.strides().data(), be.data<T>(), be.strides().data());
+  });
+  add_flops(out.numel());
+  return out;
+}
+
+}  // namespace
+
+Tensor sum_to_shape(const Tensor& grad, const Shape& shape) {
+  if (grad.shape() == shape) return grad;
+  const int64_t lead = grad.dim() - static_cast<int64_t>(shape.size());
+  MOTIVE_CHECK(lead >= 0, "sum_to_shape: cannot reduce ", shape_str(grad.shape()), " to ",
+               shape_str(shape));
+  Shape dims;
+  for (int64_t d = 0; d < grad.dim(); ++d)
+    if (d < lead || (shape[d - lead] == 1 && grad.shape()[d] != 1)) dims.push_back(d);
+  return sum(grad, dims, true).reshape(shape);
+}
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor out = compute(cpu::BinaryOp::Add, a, b);
+  const Shape sa = a.shape(), sb = b.shape();
+  return record("add", out, {a, b}, [sa, sb](const Tensor& g) {
+    return std::vector<Tensor>{sum_to_shape(g, sa), sum_to_shape(g, sb)};
+  });
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  Tensor out = compute(cpu::BinaryOp::Sub, a, b);
+  const Shape sa = a.shape(), sb = b.shape();
+  return record("sub", out, {a, b}, [sa, sb](const Tensor& g) {
+    return std::vector<Tensor>{sum_to_shape(g, sa), sum_to_shape(mul_scalar(g, -1.0), sb)};
+  });
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor out = compute(cpu::BinaryOp::Mul, a, b);
+  const Tensor ad = a.detach(), bd = b.detach();
+  return record("mul", out, {a, b}, [ad, bd](const Tensor& g) {
+    return std::vector<Tensor>{sum_to_shape(mul(g, bd), ad.shape()),
+                               sum_to_shape(mul(g, ad), bd.shape())};
+  });
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor out = compute(cpu::BinaryOp::Div, a, b);
+  const Tensor ad = a.detach(), bd = b.detach();
+  return record("div", out, {a, b}, [ad, bd](const Tensor& g) {
+    // d(a/b)/db = -a / b^2
+    const Tensor gb = mul_scalar(div(mul(g, ad), mul(bd, bd)), -1.0);
+    return std::vector<Tensor>{sum_to_shape(div(g, bd), ad.shape()), sum_to_shape(gb, bd.shape())};
+  });
+}
+
+namespace {
+
+Tensor affine(const Tensor& a, double scale, double shift, const char* name) {
+  const Tensor x = a.contiguous();
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  dispatch_float(x.dtype(), name, [&](auto t) {
+    using T = decltype(t);
+    cpu::affine<T>(x.numel(), x.data<T>(), static_cast<T>(scale), static_cast<T>(shift),
+                   out.data<T>());
+  });
+  add_flops(out.numel());
+  return record(name, out, {a}, [scale](const Tensor& g) {
+    return std::vector<Tensor>{scale == 1.0 ? g : mul_scalar(g, scale)};
+  });
+}
+
+}  // namespace
+
+Tensor add_scalar(const Tensor& a, double s) { return affine(a, 1.0, s, "add_scalar"); }
+Tensor mul_scalar(const Tensor& a, double s) { return affine(a, s, 0.0, "mul_scalar"); }
+
+}  // namespace motive

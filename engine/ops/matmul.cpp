@@ -1,0 +1,111 @@
+// matmul (batched) and linear. FLOPs: 2 * batch * M * K * N.
+// Operands are used through their strides (transposes, sub-blocks): a base
+// layer's weight that is a view into the motivated weight is never copied.
+#include "engine/autograd.h"
+#include "engine/dispatch.h"
+#include "engine/flops.h"
+#include "engine/ops.h"
+#include "kernels/cpu/matmul.h"
+
+namespace motive {
+
+int64_t matmul_flops(int64_t batch, int64_t m, int64_t k, int64_t n) { return 2 * batch * m * k * n; }
+
+namespace {
+
+// A 2-D operand is usable in place when one of its last two strides is 1.
+Tensor gemm_ready(const Tensor& t) {
+  const int64_t rs = t.stride(-2), cs = t.stride(-1);
+  if (cs == 1 || rs == 1 || t.size(-1) == 1 || t.size(-2) == 1) return t;
+  return t.detach().contiguous();
+}
+
+// Plain product without autograd. b is [K, N] (shared) or has a's batch dims.
+Tensor compute(const Tensor& a_in, const Tensor& b_in) {
+  const Tensor a = gemm_ready(a_in), b = gemm_ready(b_in);
+  const int64_t m = a.size(-2), k = a.size(-1), n = b.size(-1);
+  const int64_t batch_dims = a.dim() - 2;
+  Shape out_shape(a.shape().begin(), a.shape().end() - 1);
+  out_shape.push_back(n);
+  Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
+  // Row-major batch order for the output: build offsets with the first dim slowest.
+  std::vector<int64_t> a_off{a.offset()}, b_off{b.offset()};
+  for (int64_t d = 0; d < batch_dims; ++d) {
+    std::vector<int64_t> na, nb;
+    for (size_t j = 0; j < a_off.size(); ++j)
+      for (int64_t i = 0; i < a.size(d); ++i) {
+        na.push_back(a_off[j] + i * a.stride(d));
+        nb.push_back(b.dim() == 2 ? b_off[0] : b_off[j] + i * b.stride(d));
+      }
+    a_off.swap(na);
+    b_off.swap(nb);
+  }
+  dispatch_float(a.dtype(), "matmul", [&](auto t) {
+    using T = decltype(t);
+    const T* ab = static_cast<const T*>(a.storage()->data());
+    const T* bb = static_cast<const T*>(b.storage()->data());
+    T* c = out.data<T>();
+    for (size_t i = 0; i < a_off.size(); ++i)
+      cpu::gemm<T>(m, n, k, ab + a_off[i], {a.stride(-2), a.stride(-1)}, bb + b_off[i],
+                   {b.stride(-2), b.stride(-1)}, c + static_cast<int64_t>(i) * m * n, n, false);
+  });
+  add_flops(matmul_flops(static_cast<int64_t>(a_off.size()), m, k, n));
+  return out;
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  MOTIVE_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul: needs rank >= 2, got ", shape_str(a.shape()),
+               " and ", shape_str(b.shape()));
+  MOTIVE_CHECK(a.dtype() == b.dtype(), "matmul: dtypes ", dtype_name(a.dtype()), " and ",
+               dtype_name(b.dtype()), " differ");
+  MOTIVE_CHECK(a.size(-1) == b.size(-2), "matmul: inner dims differ in ", shape_str(a.shape()),
+               " x ", shape_str(b.shape()));
+  const bool shared_b = b.dim() == 2;
+  MOTIVE_CHECK(shared_b || Shape(a.shape().begin(), a.shape().end() - 2) ==
+                               Shape(b.shape().begin(), b.shape().end() - 2),
+               "matmul: batch dims differ in ", shape_str(a.shape()), " x ", shape_str(b.shape()));
+  // [..., M, K] x [K, N] is one GEMM over all rows when the batch dims merge.
+  if (shared_b && a.dim() > 2) {
+    Tensor flat = a.detach().reshape({-1, a.size(-1)});
+    if (flat.storage() == a.storage()) {
+      Shape out_shape(a.shape().begin(), a.shape().end() - 1);
+      out_shape.push_back(b.size(-1));
+      Tensor out = compute(flat, b).view(out_shape);
+      const Tensor ad = a.detach(), bd = b.detach();
+      return record("matmul", out, {a, b}, [ad, bd](const Tensor& g) {
+        const Tensor g2 = g.reshape({-1, g.size(-1)});
+        const Tensor a2 = ad.reshape({-1, ad.size(-1)});
+        return std::vector<Tensor>{matmul(g, bd.transpose(0, 1)),
+                                   matmul(a2.transpose(0, 1), g2)};
+      });
+    }
+  }
+  Tensor out = compute(a, b);
+  const Tensor ad = a.detach(), bd = b.detach();
+  return record("matmul", out, {a, b}, [ad, bd, shared_b](const Tensor& g) {
+    const Tensor ga = matmul(g, bd.transpose(-1, -2));
+    Tensor gb;
+    if (shared_b) {
+      const Tensor a2 = ad.reshape({-1, ad.size(-1)});
+      gb = matmul(a2.transpose(0, 1), g.reshape({-1, g.size(-1)}));
+    } else {
+      gb = matmul(ad.transpose(-1, -2), g);
+    }
+    return std::vector<Tensor>{ga, gb};
+  });
+}
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  MOTIVE_CHECK(w.dim() == 2 && x.dim() >= 1 && x.size(-1) == w.size(1), "linear: input ",
+               shape_str(x.shape()), " does not fit weight ", shape_str(w.shape()));
+  MOTIVE_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0)), "linear: bias ",
+               shape_str(b.shape()), " does not fit weight ", shape_str(w.shape()));
+  const Tensor x2 = x.dim() == 1 ? x.unsqueeze(0) : x;
+  Tensor y = matmul(x2, w.transpose(0, 1));
+  if (b.defined()) y = add(y, b);
+  return x.dim() == 1 ? y.squeeze(0) : y;
+}
+
+}  // namespace motive

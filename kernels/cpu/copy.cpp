@@ -1,0 +1,65 @@
+#include "kernels/cpu/copy.h"
+
+#include <cstring>
+
+#include "engine/error.h"
+#include "kernels/cpu/strided.h"
+
+namespace motive::cpu {
+namespace {
+
+// Calls f with a value of the C++ type of `type` (every dtype a copy can touch).
+template <class F>
+void with_type(DType type, F&& f) {
+  switch (type) {
+    case DType::F32: return f(float{});
+    case DType::F64: return f(double{});
+    case DType::I32: return f(int32_t{});
+    default: fail("copy: dtype ", dtype_name(type), " is not supported on the CPU");
+  }
+}
+
+bool is_dense(int64_t rank, const int64_t* shape, const int64_t* strides) {
+  int64_t expected = 1;
+  for (int64_t d = rank - 1; d >= 0; --d) {
+    if (shape[d] != 1 && strides[d] != expected) return false;
+    expected *= shape[d];
+  }
+  return true;
+}
+
+}  // namespace
+
+void copy_strided(int64_t rank, const int64_t* shape, void* dst, DType dst_type,
+                  const int64_t* dst_strides, const void* src, DType src_type,
+                  const int64_t* src_strides) {
+  if (dst_type == src_type && is_dense(rank, shape, dst_strides) &&
+      is_dense(rank, shape, src_strides)) {
+    int64_t n = 1;
+    for (int64_t d = 0; d < rank; ++d) n *= shape[d];
+    std::memcpy(dst, src, static_cast<size_t>(n) * dtype_size(dst_type));
+    return;
+  }
+  with_type(dst_type, [&](auto d) {
+    using D = decltype(d);
+    with_type(src_type, [&](auto s) {
+      using S = decltype(s);
+      D* out = static_cast<D*>(dst);
+      const S* in = static_cast<const S*>(src);
+      for_each_offset<2>(shape, rank, {dst_strides, src_strides},
+                         [&](int64_t o, int64_t i) { out[o] = static_cast<D>(in[i]); });
+    });
+  });
+}
+
+void fill_strided(int64_t rank, const int64_t* shape, void* dst, DType type,
+                  const int64_t* strides, double value) {
+  with_type(type, [&](auto t) {
+    using T = decltype(t);
+    T* out = static_cast<T*>(dst);
+    const T v = static_cast<T>(value);
+    for_each_offset<1>(shape, rank, {strides}, [&](int64_t o) { out[o] = v; });
+  });
+}
+
+}  // namespace motive::cpu
