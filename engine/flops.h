@@ -21,4 +21,7 @@ int64_t layer_norm_flops(int64_t numel, bool affine);
 int64_t softmax_flops(int64_t numel);
 int64_t cross_entropy_flops(int64_t n, int64_t classes);
 
+// Pooling: one FLOP per window element read (max compares, average adds).
+int64_t pool2d_flops(int64_t n, int64_t h_out, int64_t w_out, int64_t c, int64_t kernel);
+
 }  // namespace motive

@@ -14,7 +14,7 @@ packages=(
   nlohmann-json3-dev     # safetensors headers, configs, logs
   zlib1g-dev             # IDX .gz readers
   dataset-fashion-mnist  # the default real data set
-  clang libclang-rt-14-dev  # libFuzzer targets and LeakSanitizer runtime
+  clang libclang-rt-14-dev libomp-14-dev  # libFuzzer targets (clang + OpenMP), LSan runtime
   python3-matplotlib     # tools/plot_run.py
 )
 

@@ -37,7 +37,8 @@ void copy_strided(int64_t rank, const int64_t* shape, void* dst, DType dst_type,
       is_dense(rank, shape, src_strides)) {
     int64_t n = 1;
     for (int64_t d = 0; d < rank; ++d) n *= shape[d];
-    std::memcpy(dst, src, static_cast<size_t>(n) * dtype_size(dst_type));
+    // Empty tensors may have null data: memcpy with a null pointer is UB even for 0 bytes.
+    if (n > 0) std::memcpy(dst, src, static_cast<size_t>(n) * dtype_size(dst_type));
     return;
   }
   with_type(dst_type, [&](auto d) {

@@ -1,0 +1,90 @@
+// batch_norm2d over NHWC input: per-channel statistics over N*H*W.
+// Training normalises with the batch statistics (biased variance) and updates
+// the running buffers in place (unbiased variance, momentum), like PyTorch;
+// eval is the per-channel affine map given by the running statistics. Both
+// save (mean, rstd) for backward, which gives gradients for x, gamma, beta.
+// gamma/beta may be undefined, and may be strided views (a base model's BN
+// parameters are prefix views of the motivated one's): used in place.
+// FLOPs (forward): training 5 per element (statistics: subtract, multiply-add,
+// add; normalise: one multiply-add); eval 2 per element (one multiply-add).
+#include "engine/autograd.h"
+#include "engine/dispatch.h"
+#include "engine/flops.h"
+#include "engine/ops.h"
+#include "engine/ops/norm_common.h"
+#include "kernels/cpu/batchnorm.h"
+
+namespace motive {
+
+int64_t batch_norm2d_flops(int64_t numel, bool training) { return (training ? 5 : 2) * numel; }
+
+Tensor batch_norm2d(const Tensor& x_in, const Tensor& gamma, const Tensor& beta,
+                    const Tensor& running_mean, const Tensor& running_var, bool training,
+                    double momentum, double eps) {
+  using norm::data_or_null;
+  using norm::stride_or_one;
+  MOTIVE_CHECK(x_in.defined() && x_in.dim() == 4,
+               "batch_norm2d: input must be NHWC [N, H, W, C], got ",
+               x_in.defined() ? shape_str(x_in.shape()) : "an undefined tensor");
+  const int64_t c = x_in.size(3), rows = x_in.numel() / (c == 0 ? 1 : c);
+  norm::check_channel_param("batch_norm2d", "gamma", gamma, c, x_in);
+  norm::check_channel_param("batch_norm2d", "beta", beta, c, x_in);
+  norm::check_channel_param("batch_norm2d", "running_mean", running_mean, c, x_in);
+  norm::check_channel_param("batch_norm2d", "running_var", running_var, c, x_in);
+  MOTIVE_CHECK(running_mean.defined() == running_var.defined(),
+               "batch_norm2d: running_mean and running_var must be both defined or both undefined");
+  MOTIVE_CHECK(training || running_mean.defined(),
+               "batch_norm2d: eval mode needs running_mean and running_var");
+  MOTIVE_CHECK(!training || rows > 1, "batch_norm2d: training needs more than one value per "
+                                      "channel, got input ", shape_str(x_in.shape()));
+  MOTIVE_CHECK(momentum >= 0 && momentum <= 1 && eps >= 0,
+               "batch_norm2d: needs momentum in [0, 1] and eps >= 0, got momentum ", momentum,
+               ", eps ", eps);
+
+  const Tensor x = x_in.contiguous();
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  Tensor mean = Tensor::empty({c}, x.dtype(), x.device());
+  Tensor rstd = Tensor::empty({c}, x.dtype(), x.device());
+  dispatch_float(x.dtype(), "batch_norm2d", [&](auto t) {
+    using T = decltype(t);
+    if (training) {
+      const cpu::RunningStats<T> running{data_or_null<T>(running_mean), stride_or_one(running_mean),
+                                         data_or_null<T>(running_var), stride_or_one(running_var),
+                                         momentum};
+      cpu::batch_norm_stats<T>(rows, c, x.data<T>(), eps, mean.data<T>(), rstd.data<T>(),
+                               running_mean.defined() ? &running : nullptr);
+    } else {
+      cpu::batch_norm_running_stats<T>(c, running_mean.data<T>(), running_mean.stride(0),
+                                       running_var.data<T>(), running_var.stride(0), eps,
+                                       mean.data<T>(), rstd.data<T>());
+    }
+    cpu::batch_norm_forward<T>(rows, c, x.data<T>(), mean.data<T>(), rstd.data<T>(),
+                               data_or_null<T>(gamma), stride_or_one(gamma), data_or_null<T>(beta),
+                               stride_or_one(beta), out.data<T>());
+  });
+  add_flops(batch_norm2d_flops(x.numel(), training));
+
+  const bool need_dx = x.requires_grad();
+  const bool need_dgamma = gamma.defined() && gamma.requires_grad();
+  const bool need_dbeta = beta.defined() && beta.requires_grad();
+  const Tensor xs = x.detach(), gs = gamma.defined() ? gamma.detach() : Tensor();
+  auto backward = [xs, gs, mean, rstd, rows, c, training, need_dx, need_dgamma,
+                   need_dbeta](const Tensor& g_in) {
+    const Tensor g = g_in.contiguous();
+    Tensor dx, dgamma, dbeta;
+    if (need_dx) dx = Tensor::empty(xs.shape(), xs.dtype(), xs.device());
+    if (need_dgamma) dgamma = Tensor::empty({c}, xs.dtype(), xs.device());
+    if (need_dbeta) dbeta = Tensor::empty({c}, xs.dtype(), xs.device());
+    dispatch_float(xs.dtype(), "batch_norm2d", [&](auto t) {
+      using T = decltype(t);
+      cpu::batch_norm_backward<T>(rows, c, xs.data<T>(), g.data<T>(), mean.data<T>(),
+                                  rstd.data<T>(), data_or_null<T>(gs), stride_or_one(gs), training,
+                                  data_or_null<T>(dx), data_or_null<T>(dgamma),
+                                  data_or_null<T>(dbeta));
+    });
+    return std::vector<Tensor>{dx, dgamma, dbeta};
+  };
+  return record("batch_norm2d", out, {x, gamma, beta}, std::move(backward));
+}
+
+}  // namespace motive

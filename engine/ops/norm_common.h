@@ -1,0 +1,26 @@
+// Helpers shared by batch_norm2d and layer_norm: optional 1-D per-channel
+// tensors (gamma, beta, running statistics) checked and handed to kernels as
+// (pointer or null, stride).
+#pragma once
+#include "engine/tensor.h"
+
+namespace motive::norm {
+
+// Element 0 of an optional tensor, null when undefined (the kernels' "absent").
+template <class T>
+T* data_or_null(const Tensor& p) {
+  return p.defined() ? p.data<T>() : nullptr;
+}
+inline int64_t stride_or_one(const Tensor& p) { return p.defined() ? p.stride(0) : 1; }
+
+// An optional per-channel parameter must be [channels] with the input's dtype.
+inline void check_channel_param(const char* op, const char* what, const Tensor& p,
+                                int64_t channels, const Tensor& x) {
+  if (!p.defined()) return;
+  MOTIVE_CHECK(p.dim() == 1 && p.size(0) == channels, op, ": ", what, " ", shape_str(p.shape()),
+               " does not match ", channels, " channels of input ", shape_str(x.shape()));
+  MOTIVE_CHECK(p.dtype() == x.dtype(), op, ": ", what, " is ", dtype_name(p.dtype()),
+               ", input is ", dtype_name(x.dtype()));
+}
+
+}  // namespace motive::norm

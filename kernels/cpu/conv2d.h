@@ -1,0 +1,37 @@
+// 2-D convolution, NHWC activations and dense OHWI filters.
+//
+// General path: im2col (one row of kH*kW*C_in/groups values per output pixel,
+// in the filter's (kh, kw, c) order, so an OHWI filter group is already the
+// row-major [C_out/groups, kH*kW*C_in/groups] matrix) + Eigen GEMM. The batch
+// is split into one share of images per thread, each processed in chunks whose
+// patch matrix stays cache-sized (one buffer per thread per call); the
+// backward reuses that buffer for the patch gradient and gathers it back into
+// dx (col2im), and sums per-thread filter gradients at the end. 1x1 stride-1
+// unpadded convolutions skip im2col (the input is the matrix); depthwise
+// convolutions (groups == C_in == C_out) run a direct kernel.
+#pragma once
+#include <cstdint>
+
+#include "kernels/cpu/window2d.h"
+
+namespace motive::cpu {
+
+// input [n, win.h, win.w, c_in], filter [c_out, win.k_h, win.k_w, c_in / groups],
+// output [n, win.h_out, win.w_out, c_out].
+struct Conv2dShape {
+  int64_t n, c_in, c_out, groups;
+  Window2d win;
+};
+
+// y = conv(x, w) (+ b when b is non-null). Overwrites y.
+template <class T>
+void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y);
+
+// Gradients for the outputs that are non-null (each fully overwritten):
+// dx [n, h, w, c_in] needs w; dw [c_out, k_h, k_w, c_in/groups] needs x;
+// db [c_out] needs only dy.
+template <class T>
+void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, T* dx, T* dw,
+                     T* db);
+
+}  // namespace motive::cpu

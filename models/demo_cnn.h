@@ -1,0 +1,30 @@
+// The demo network of the engine issue: a two-conv CNN for 28x28 grey images
+//   conv3x3(1->16) relu maxpool2 -> conv3x3(16->32) relu maxpool2 -> linear(32*7*7 -> 10)
+// Small enough to train on two CPU cores in seconds; the scalable ResNet
+// families (models issue) replace it in the trainer.
+#pragma once
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/random.h"
+#include "engine/tensor.h"
+
+namespace motive {
+
+class DemoCnn {
+ public:
+  DemoCnn(Generator& gen, int64_t in_channels = 1, int64_t num_classes = 10,
+          int64_t image_size = 28);
+  Tensor forward(const Tensor& x) const;  // [N, H, W, C] -> logits [N, classes]
+  std::vector<std::pair<std::string, Tensor>> named_parameters() const;
+  std::vector<Tensor> parameters() const;
+  // Forward FLOPs for one image (multiply-add = 2).
+  int64_t flops_per_image() const;
+
+ private:
+  int64_t image_size_;
+  Tensor conv1_w_, conv1_b_, conv2_w_, conv2_b_, fc_w_, fc_b_;
+};
+
+}  // namespace motive

@@ -1,0 +1,265 @@
+// scaled_dot_product_attention and multi_head_attention: forward against naive
+// loops (float32), gradient checks (float64, views included), causality, the
+// FLOP total, edge cases and bad input.
+#include <cmath>
+
+#include "engine/flops.h"
+#include "tests/gradcheck.h"
+
+using namespace motive;
+using namespace motive::test;
+
+namespace {
+
+// softmax(q k^T / sqrt(Dh)) v for q [B, H, Tq, Dh], k [B, H, Tk, Dh],
+// v [B, H, Tk, Dv], in double; causal masks key j > query i.
+Tensor naive_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal) {
+  const int64_t nb = q.size(0), nh = q.size(1), tq = q.size(2), tk = k.size(2);
+  const int64_t dh = q.size(3), dv = v.size(3);
+  Tensor out = Tensor::zeros({nb, nh, tq, dv}, DType::F64);
+  for (int64_t b = 0; b < nb; ++b)
+    for (int64_t h = 0; h < nh; ++h)
+      for (int64_t i = 0; i < tq; ++i) {
+        const int64_t keys = causal ? std::min(i + 1, tk) : tk;
+        std::vector<double> w(keys);
+        double top = -INFINITY, total = 0;
+        for (int64_t j = 0; j < keys; ++j) {
+          double dot = 0;
+          for (int64_t e = 0; e < dh; ++e) dot += q.at({b, h, i, e}) * k.at({b, h, j, e});
+          w[j] = dot / std::sqrt(static_cast<double>(dh));
+          top = std::max(top, w[j]);
+        }
+        for (double& x : w) total += (x = std::exp(x - top));
+        for (int64_t e = 0; e < dv; ++e) {
+          double acc = 0;
+          for (int64_t j = 0; j < keys; ++j) acc += w[j] / total * v.at({b, h, j, e});
+          out.set({b, h, i, e}, acc);
+        }
+      }
+  return out;
+}
+
+// y[b, t, o] = sum_i x[b, t, i] w[o, i] + bias[o], in double.
+Tensor naive_linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  const int64_t nb = x.size(0), nt = x.size(1), n_out = w.size(0), n_in = w.size(1);
+  Tensor y = Tensor::zeros({nb, nt, n_out}, DType::F64);
+  for (int64_t b = 0; b < nb; ++b)
+    for (int64_t t = 0; t < nt; ++t)
+      for (int64_t o = 0; o < n_out; ++o) {
+        double acc = bias.defined() ? bias.at({o}) : 0.0;
+        for (int64_t i = 0; i < n_in; ++i) acc += x.at({b, t, i}) * w.at({o, i});
+        y.set({b, t, o}, acc);
+      }
+  return y;
+}
+
+// Multi-head attention by hand: head h of q/k/v is columns [h Dh, (h+1) Dh) of
+// the q/k/v thirds of the projection; heads are merged back side by side.
+Tensor naive_mha(const Tensor& x, const Tensor& w_qkv, const Tensor& b_qkv, const Tensor& w_out,
+                 const Tensor& b_out, int64_t heads, bool causal) {
+  const int64_t nb = x.size(0), nt = x.size(1), d = x.size(2), dh = d / heads;
+  const Tensor qkv = naive_linear(x, w_qkv, b_qkv);
+  Tensor part[3];
+  for (int64_t which = 0; which < 3; ++which) {
+    part[which] = Tensor::zeros({nb, heads, nt, dh}, DType::F64);
+    for (int64_t b = 0; b < nb; ++b)
+      for (int64_t h = 0; h < heads; ++h)
+        for (int64_t t = 0; t < nt; ++t)
+          for (int64_t e = 0; e < dh; ++e)
+            part[which].set({b, h, t, e}, qkv.at({b, t, which * d + h * dh + e}));
+  }
+  const Tensor attn = naive_attention(part[0], part[1], part[2], causal);
+  Tensor merged = Tensor::zeros({nb, nt, d}, DType::F64);
+  for (int64_t b = 0; b < nb; ++b)
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t t = 0; t < nt; ++t)
+        for (int64_t e = 0; e < dh; ++e) merged.set({b, t, h * dh + e}, attn.at({b, h, t, e}));
+  return naive_linear(merged, w_out, b_out);
+}
+
+// The MHA parameters for model width d, float32, small values.
+struct MhaParams {
+  Tensor w_qkv, b_qkv, w_out, b_out;
+  MhaParams(int64_t d, Generator& gen, DType dtype = DType::F32)
+      : w_qkv(rand_uniform({3 * d, d}, -0.5, 0.5, gen, dtype)),
+        b_qkv(rand_uniform({3 * d}, -0.5, 0.5, gen, dtype)),
+        w_out(rand_uniform({d, d}, -0.5, 0.5, gen, dtype)),
+        b_out(rand_uniform({d}, -0.5, 0.5, gen, dtype)) {}
+};
+
+}  // namespace
+
+TEST_CASE("scaled_dot_product_attention matches naive loops (float32)") {
+  Generator gen(1);
+  struct Case {
+    Shape q, k, v;
+  };
+  const Case cases[] = {
+      {{2, 3, 5, 4}, {2, 3, 5, 4}, {2, 3, 5, 4}},
+      {{1, 1, 1, 1}, {1, 1, 1, 1}, {1, 1, 1, 1}},
+      {{2, 1, 7, 3}, {2, 1, 7, 3}, {2, 1, 7, 3}},
+      {{1, 2, 3, 4}, {1, 2, 5, 4}, {1, 2, 5, 2}},  // cross attention: Tk != Tq, Dv != Dh
+  };
+  for (const Case& c : cases)
+    for (bool causal : {false, true}) {
+      CAPTURE(shape_str(c.k));
+      CAPTURE(causal);
+      const Tensor q = rand_uniform(c.q, -2.0, 2.0, gen), k = rand_uniform(c.k, -2.0, 2.0, gen),
+                   v = rand_uniform(c.v, -1.0, 1.0, gen);
+      const Tensor y = scaled_dot_product_attention(q, k, v, causal);
+      CHECK(y.shape() == Shape{c.q[0], c.q[1], c.q[2], c.v[3]});
+      CHECK(max_rel_error(y, naive_attention(q, k, v, causal)) < 1e-5);
+    }
+}
+
+TEST_CASE("scaled_dot_product_attention on strided views (transposed, sliced)") {
+  Generator gen(2);
+  // q as [B, T, H, Dh] transposed to [B, H, T, Dh]; k a slice of a longer buffer.
+  const Tensor q = rand_uniform({2, 5, 3, 4}, -1.0, 1.0, gen).transpose(1, 2);
+  const Tensor k = rand_uniform({2, 3, 5, 6}, -1.0, 1.0, gen).slice(3, 1, 5);
+  const Tensor v = rand_uniform({2, 3, 5, 4}, -1.0, 1.0, gen);
+  for (bool causal : {false, true})
+    CHECK(max_rel_error(scaled_dot_product_attention(q, k, v, causal),
+                        naive_attention(q, k, v, causal)) < 1e-5);
+}
+
+TEST_CASE("scaled_dot_product_attention gradient checks w.r.t. q, k, v (float64)") {
+  Generator gen(3);
+  for (bool causal : {false, true}) {
+    CAPTURE(causal);
+    auto f = [causal](const std::vector<Tensor>& in) {
+      return scaled_dot_product_attention(in[0], in[1], in[2], causal);
+    };
+    check_gradients(f, {input({2, 2, 3, 4}, gen), input({2, 2, 3, 4}, gen),
+                        input({2, 2, 3, 4}, gen)});
+    check_gradients(f, {strided_input({1, 2, 4, 3}, gen), input({1, 2, 4, 3}, gen),
+                        strided_input({1, 2, 4, 3}, gen)});
+    check_gradients(f, {input({1, 1, 1, 2}, gen), input({1, 1, 1, 2}, gen),
+                        input({1, 1, 1, 2}, gen)});
+    check_gradients(f, {input({1, 1, 2, 3}, gen), input({1, 1, 5, 3}, gen),
+                        input({1, 1, 5, 1}, gen)});
+  }
+}
+
+TEST_CASE("multi_head_attention matches naive loops (float32)") {
+  Generator gen(4);
+  for (const Shape& s : {Shape{2, 5, 8, 2}, Shape{1, 1, 4, 1}, Shape{3, 4, 6, 3}})
+    for (bool causal : {false, true})
+      for (bool biases : {true, false}) {
+        const int64_t nb = s[0], nt = s[1], d = s[2], heads = s[3];
+        CAPTURE(shape_str(s));
+        CAPTURE(causal);
+        const Tensor x = rand_uniform({nb, nt, d}, -1.0, 1.0, gen);
+        MhaParams p(d, gen);
+        if (!biases) p.b_qkv = p.b_out = Tensor();
+        const Tensor y = multi_head_attention(x, p.w_qkv, p.b_qkv, p.w_out, p.b_out, heads, causal);
+        CHECK(y.shape() == Shape{nb, nt, d});
+        CHECK(max_rel_error(y, naive_mha(x, p.w_qkv, p.b_qkv, p.w_out, p.b_out, heads, causal)) <
+              1e-5);
+      }
+}
+
+TEST_CASE("multi_head_attention is causal: the future does not change the past") {
+  Generator gen(5);
+  const Tensor x = rand_uniform({2, 6, 8}, -1.0, 1.0, gen);
+  MhaParams p(8, gen);
+  const Tensor y = multi_head_attention(x, p.w_qkv, p.b_qkv, p.w_out, p.b_out, 2, true);
+  Tensor x2 = x.clone();
+  x2.slice(1, 4, 6).fill_(3.0);  // change tokens 4 and 5 only
+  const Tensor y2 = multi_head_attention(x2, p.w_qkv, p.b_qkv, p.w_out, p.b_out, 2, true);
+  CHECK(y2.slice(1, 0, 4).to_vector() == y.slice(1, 0, 4).to_vector());
+  CHECK(y2.slice(1, 4, 6).to_vector() != y.slice(1, 4, 6).to_vector());
+}
+
+TEST_CASE("multi_head_attention gradient checks w.r.t. x and the weights (float64)") {
+  Generator gen(6);
+  for (bool causal : {false, true}) {
+    CAPTURE(causal);
+    auto f = [causal](const std::vector<Tensor>& in) {
+      return multi_head_attention(in[0], in[1], in[2], in[3], in[4], 2, causal);
+    };
+    // B = 2, T = 3, D = 4, two heads of size 2.
+    check_gradients(f, {input({2, 3, 4}, gen), input({12, 4}, gen), input({12}, gen),
+                        input({4, 4}, gen), input({4}, gen)});
+    // A strided x and a transposed w_out view; no biases.
+    auto no_bias = [causal](const std::vector<Tensor>& in) {
+      return multi_head_attention(in[0], in[1], Tensor(), in[2], Tensor(), 2, causal);
+    };
+    check_gradients(no_bias, {strided_input({2, 3, 4}, gen), input({12, 4}, gen),
+                              strided_input({4, 4}, gen)});
+  }
+}
+
+TEST_CASE("multi_head_attention FLOPs: the analytic total, GEMMs dominating") {
+  const int64_t nb = 2, nt = 5, d = 8, heads = 2, dh = d / heads;
+  Generator gen(7);
+  const Tensor x = rand_uniform({nb, nt, d}, -1.0, 1.0, gen);
+  const MhaParams p(d, gen);
+  // softmax's own count, whatever its formula: measured on the scores' shape.
+  reset_flop_count();
+  softmax(Tensor::zeros({nb, heads, nt, nt}));
+  const int64_t softmax_count = flop_count();
+  const int64_t gemms = 4 * nb * nt * d * d * 2 + 2 * 2 * nb * heads * nt * nt * dh;
+  for (bool causal : {false, true}) {
+    reset_flop_count();
+    multi_head_attention(x, p.w_qkv, p.b_qkv, p.w_out, p.b_out, heads, causal);
+    const int64_t elementwise = nb * nt * d          // 1/sqrt(Dh) scale of q
+                                + 3 * nb * nt * d    // qkv bias
+                                + nb * nt * d        // out bias
+                                + (causal ? nb * heads * nt * nt : 0);  // mask add
+    CHECK(flop_count() == gemms + elementwise + softmax_count);
+    CHECK(gemms > 0.8 * static_cast<double>(flop_count()));
+  }
+}
+
+TEST_CASE("attention edge cases") {
+  Generator gen(8);
+  SUBCASE("one head, one token: the output is the projected value") {
+    const Tensor x = rand_uniform({2, 1, 3}, -1.0, 1.0, gen);
+    const MhaParams p(3, gen);
+    const Tensor y = multi_head_attention(x, p.w_qkv, p.b_qkv, p.w_out, p.b_out, 1, true);
+    const Tensor value = linear(x, p.w_qkv.slice(0, 6, 9), p.b_qkv.slice(0, 6, 9));
+    CHECK(max_rel_error(y, linear(value, p.w_out, p.b_out)) < 1e-6);
+  }
+  SUBCASE("head size 1: D heads") {
+    const Tensor x = rand_uniform({1, 3, 4}, -1.0, 1.0, gen);
+    const MhaParams p(4, gen);
+    CHECK(max_rel_error(multi_head_attention(x, p.w_qkv, p.b_qkv, p.w_out, p.b_out, 4, false),
+                        naive_mha(x, p.w_qkv, p.b_qkv, p.w_out, p.b_out, 4, false)) < 1e-5);
+  }
+  SUBCASE("large scores stay finite (stable softmax)") {
+    const Tensor q = Tensor::full({1, 1, 3, 2}, 100.0), k = Tensor::full({1, 1, 3, 2}, 100.0);
+    const Tensor v = rand_uniform({1, 1, 3, 2}, -1.0, 1.0, gen);
+    CHECK(max_rel_error(scaled_dot_product_attention(q, k, v, true),
+                        naive_attention(q, k, v, true)) < 1e-5);
+  }
+}
+
+TEST_CASE("attention rejects bad input") {
+  const Tensor t = Tensor::ones({1, 2, 3, 4});
+  CHECK_THROWS_WITH_AS(scaled_dot_product_attention(Tensor::ones({2, 3, 4}), t, t),
+                       doctest::Contains("scaled_dot_product_attention: q, k, v must be"), Error);
+  CHECK_THROWS_WITH_AS(scaled_dot_product_attention(t, Tensor::ones({1, 2, 3, 4}, DType::F64), t),
+                       doctest::Contains("scaled_dot_product_attention: dtypes"), Error);
+  CHECK_THROWS_WITH_AS(scaled_dot_product_attention(t, Tensor::ones({1, 2, 3, 5}), t),
+                       doctest::Contains("scaled_dot_product_attention: shapes"), Error);
+  CHECK_THROWS_WITH_AS(scaled_dot_product_attention(t, t, Tensor::ones({1, 2, 4, 4})),
+                       doctest::Contains("scaled_dot_product_attention: shapes"), Error);
+  Generator gen(9);
+  const MhaParams p(4, gen);
+  const Tensor x = Tensor::ones({2, 3, 4});
+  CHECK_THROWS_WITH_AS(multi_head_attention(x, p.w_qkv, p.b_qkv, p.w_out, p.b_out, 3),
+                       doctest::Contains("multi_head_attention: 3 heads do not divide D = 4"),
+                       Error);
+  CHECK_THROWS_WITH_AS(multi_head_attention(Tensor::ones({3, 4}), p.w_qkv, p.b_qkv, p.w_out,
+                                            p.b_out, 2),
+                       doctest::Contains("multi_head_attention: x must be [B, T, D]"), Error);
+  CHECK_THROWS_WITH_AS(multi_head_attention(x, p.w_out, p.b_qkv, p.w_out, p.b_out, 2),
+                       doctest::Contains("multi_head_attention: w_qkv [4,4]"), Error);
+  CHECK_THROWS_WITH_AS(multi_head_attention(x, p.w_qkv, p.b_out, p.w_out, p.b_out, 2),
+                       doctest::Contains("multi_head_attention: b_qkv [4]"), Error);
+  CHECK_THROWS_WITH_AS(multi_head_attention(x, p.w_qkv, p.b_qkv, p.w_qkv, p.b_out, 2),
+                       doctest::Contains("multi_head_attention: w_out [12,4]"), Error);
+  CHECK_THROWS_WITH_AS(multi_head_attention(x, p.w_qkv, p.b_qkv, p.w_out, p.b_qkv, 2),
+                       doctest::Contains("multi_head_attention: b_out [12]"), Error);
+}
