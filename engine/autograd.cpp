@@ -8,6 +8,7 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cuda/elementwise.h"
 
 namespace motive {
 namespace {
@@ -79,9 +80,9 @@ void accumulate_leaf_grad(const Tensor& leaf, const Tensor& grad, const Tensor& 
   dispatch_float(leaf.dtype(), "backward", [&](auto t) {
     using T = decltype(t);
     const Tensor g = grad.dtype() == leaf.dtype() ? grad : grad.to(leaf.dtype());
-    cpu::binary<T>(cpu::BinaryOp::Add, dst.dim(), dst.shape().data(), dst.data<T>(),
-                   dst.strides().data(), dst.data<T>(), dst.strides().data(), g.data<T>(),
-                   g.strides().data());
+    MOTIVE_KERNEL(dst.device(), binary<T>, cpu::BinaryOp::Add, dst.dim(), dst.shape().data(),
+                  dst.data<T>(), dst.strides().data(), dst.data<T>(), dst.strides().data(),
+                  g.data<T>(), g.strides().data());
   });
   leaf.impl().grad_touched = true;
 }

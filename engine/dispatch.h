@@ -1,6 +1,14 @@
-// Runs a generic lambda with a value of the tensor's C++ element type, so one
-// templated kernel call serves float32 and float64:
+// Dispatch helpers shared by the ops.
+//
+// dispatch_float runs a generic lambda with a value of the tensor's C++
+// element type, so one templated kernel call serves float32 and float64:
 //   dispatch_float(x.dtype(), "relu", [&](auto t) { using T = decltype(t); ... });
+//
+// MOTIVE_KERNEL(device, name, args...) calls cpu::name(args...) or
+// cuda::name(args...): the CPU and CUDA kernels of an op share one signature
+// (raw pointers, shapes, strides) and one name, in kernels/cpu/<op>.h and
+// kernels/cuda/<op>.h. In a build without CUDA the CUDA branch is an error
+// (unreachable in practice: CUDA tensors cannot be created there).
 #pragma once
 #include "engine/dtype.h"
 #include "engine/error.h"
@@ -15,5 +23,28 @@ decltype(auto) dispatch_float(DType dtype, const char* op, F&& f) {
     default: fail(op, ": dtype ", dtype_name(dtype), " is not supported (float32/float64 only)");
   }
 }
+
+[[noreturn]] void fail_no_cuda();
+
+// MOTIVE_CUDA_ONLY(statement): the statement in CUDA builds, an error otherwise.
+#ifdef MOTIVE_WITH_CUDA
+#define MOTIVE_CUDA_ONLY(...) __VA_ARGS__
+#else
+#define MOTIVE_CUDA_ONLY(...) ::motive::fail_no_cuda()
+#endif
+
+#ifdef MOTIVE_WITH_CUDA
+#define MOTIVE_KERNEL(device, kernel, ...)                                   \
+  do {                                                                       \
+    if ((device) == ::motive::Device::CUDA) ::motive::cuda::kernel(__VA_ARGS__); \
+    else ::motive::cpu::kernel(__VA_ARGS__);                                  \
+  } while (0)
+#else
+#define MOTIVE_KERNEL(device, kernel, ...)                                   \
+  do {                                                                       \
+    if ((device) == ::motive::Device::CUDA) ::motive::fail_no_cuda();        \
+    ::motive::cpu::kernel(__VA_ARGS__);                                       \
+  } while (0)
+#endif
 
 }  // namespace motive

@@ -7,7 +7,10 @@
 #include <limits>
 
 #include "engine/autograd.h"
+#include "engine/dispatch.h"
 #include "kernels/cpu/copy.h"
+#include "kernels/cuda/runtime.h"
+#include "kernels/layout.h"
 
 namespace motive {
 
@@ -71,19 +74,43 @@ MemoryStats memory_stats(Device d) {
 
 void reset_peak_memory(Device d) { counters(d).peak = counters(d).current.load(); }
 
+void fail_no_cuda() {
+  fail("cuda: this build has no CUDA backend (configure with -DMOTIVE_CUDA=ON)");
+}
+
+namespace {
+bool g_poison = false;
+}
+void set_poison_allocations(bool on) { g_poison = on; }
+
 Storage::Storage(size_t nbytes, Device device, bool zero_fill) : nbytes_(nbytes), device_(device) {
-  MOTIVE_CHECK(device == Device::CPU, "tensor: device ", device_name(device),
-               " is not available in this build (the CUDA backend is a later issue)");
-  // 64-byte alignment keeps Eigen's vectorised paths on aligned loads.
-  const size_t rounded = (std::max<size_t>(nbytes, 1) + 63) / 64 * 64;
-  data_ = std::aligned_alloc(64, rounded);
-  MOTIVE_CHECK(data_ != nullptr, "tensor: out of host memory allocating ", nbytes, " bytes");
-  if (zero_fill) std::memset(data_, 0, nbytes);
+  // Uninitialised memory is filled with 0xFF bytes (NaN for floats) when
+  // poisoning is on, so a kernel that misses an element fails its test.
+  const int fill = zero_fill ? 0 : (g_poison ? 0xFF : -1);
+  if (device == Device::CUDA) {
+#ifdef MOTIVE_WITH_CUDA
+    data_ = cuda::allocate(nbytes);
+    if (fill >= 0) cuda::memset_bytes(data_, fill, nbytes);
+#else
+    fail_no_cuda();
+#endif
+  } else {
+    // 64-byte alignment keeps Eigen's vectorised paths on aligned loads.
+    const size_t rounded = (std::max<size_t>(nbytes, 1) + 63) / 64 * 64;
+    data_ = std::aligned_alloc(64, rounded);
+    MOTIVE_CHECK(data_ != nullptr, "tensor: out of host memory allocating ", nbytes, " bytes");
+    if (fill >= 0) std::memset(data_, fill, nbytes);
+  }
   count_alloc(device, static_cast<int64_t>(nbytes));
 }
 
 Storage::~Storage() {
+#ifdef MOTIVE_WITH_CUDA
+  if (device_ == Device::CUDA) cuda::release(data_);
+  else std::free(data_);
+#else
   std::free(data_);
+#endif
   counters(device_).current -= static_cast<int64_t>(nbytes_);
 }
 
@@ -163,7 +190,16 @@ int64_t element_offset(const Tensor& t, const Shape& index) {
   return off;
 }
 
-double read_element(const void* base, DType dtype, int64_t off) {
+double read_element(const Tensor& t, int64_t off) {
+  const void* base = t.storage()->data();
+  const DType dtype = t.dtype();
+  std::aligned_storage_t<8, 8> host;  // one element brought over from the device
+  if (t.device() == Device::CUDA) {
+    MOTIVE_CUDA_ONLY(cuda::copy_device_to_host(
+        &host, static_cast<const char*>(base) + off * dtype_size(dtype), dtype_size(dtype)));
+    base = &host;
+    off = 0;
+  }
   switch (dtype) {
     case DType::F32: return static_cast<const float*>(base)[off];
     case DType::F64: return static_cast<const double*>(base)[off];
@@ -217,14 +253,7 @@ int64_t Tensor::size(int64_t d) const { return shape()[wrap_dim(d, dim(), "size"
 int64_t Tensor::stride(int64_t d) const { return strides()[wrap_dim(d, dim(), "stride")]; }
 int64_t Tensor::numel() const { return shape_numel(shape()); }
 
-bool Tensor::is_contiguous() const {
-  int64_t expected = 1;
-  for (int64_t d = dim() - 1; d >= 0; --d) {
-    if (shape()[d] != 1 && strides()[d] != expected) return false;
-    expected *= shape()[d];
-  }
-  return true;
-}
+bool Tensor::is_contiguous() const { return is_dense(dim(), shape().data(), strides().data()); }
 
 void* Tensor::raw_data() const {
   return static_cast<char*>(storage()->data()) + offset() * dtype_size(dtype());
@@ -244,21 +273,24 @@ template int32_t* Tensor::data<int32_t>() const;
 
 double Tensor::item() const {
   MOTIVE_CHECK(numel() == 1, "item: tensor of shape ", shape_str(shape()), " is not one element");
-  return read_element(storage()->data(), dtype(), offset());
+  return read_element(*this, offset());
 }
 
 double Tensor::at(const Shape& index) const {
-  return read_element(storage()->data(), dtype(), element_offset(*this, index));
+  return read_element(*this, element_offset(*this, index));
 }
 
 void Tensor::set(const Shape& index, double value) {
   const int64_t off = element_offset(*this, index);
-  const Shape one{1};
-  cpu::fill_strided(0, one.data(), static_cast<char*>(storage()->data()) + off * dtype_size(dtype()),
-                    dtype(), one.data(), value);
+  auto one = std::make_shared<TensorImpl>(impl());
+  one->shape = {};
+  one->strides = {};
+  one->offset = off;
+  Tensor(std::move(one)).fill_(value);
 }
 
 std::vector<double> Tensor::to_vector() const {
+  if (device() == Device::CUDA) return to(Device::CPU).to_vector();
   std::vector<double> out(static_cast<size_t>(numel()));
   const Shape dense = contiguous_strides(shape());
   cpu::copy_strided(dim(), shape().data(), out.data(), DType::F64, dense.data(), raw_data(),
@@ -269,16 +301,39 @@ std::vector<double> Tensor::to_vector() const {
 // ------------------------------------------------------------ fill / copy ----
 
 Tensor& Tensor::fill_(double value) {
-  cpu::fill_strided(dim(), shape().data(), raw_data(), dtype(), strides().data(), value);
+  MOTIVE_KERNEL(device(), fill_strided, dim(), shape().data(), raw_data(), dtype(),
+                strides().data(), value);
   return *this;
 }
 
+namespace {
+
+// Host <-> device: the bytes cross as one dense block of the destination's
+// dtype; any layout or dtype change happens on the side that has the strides.
+void copy_across_devices(Tensor& dst, const Tensor& src) {
+  const bool dst_dense = dst.is_contiguous();
+  Tensor staging = dst_dense ? dst : Tensor::empty(dst.shape(), dst.dtype(), dst.device());
+  const Tensor packed = src.is_contiguous() && src.dtype() == dst.dtype()
+                            ? src
+                            : src.to(dst.dtype());  // contiguous, on src's device
+  const size_t bytes = static_cast<size_t>(dst.numel()) * dtype_size(dst.dtype());
+  MOTIVE_CUDA_ONLY(dst.device() == Device::CUDA
+                       ? cuda::copy_host_to_device(staging.raw_data(), packed.raw_data(), bytes)
+                       : cuda::copy_device_to_host(staging.raw_data(), packed.raw_data(), bytes));
+  if (!dst_dense) dst.copy_(staging);
+}
+
+}  // namespace
+
 Tensor& Tensor::copy_(const Tensor& src) {
-  MOTIVE_CHECK(device() == src.device(), "copy_: source on ", device_name(src.device()),
-               ", destination on ", device_name(device()));
   const Tensor s = src.shape() == shape() ? src : src.detach().expand(shape());
-  cpu::copy_strided(dim(), shape().data(), raw_data(), dtype(), strides().data(), s.raw_data(),
-                    s.dtype(), s.strides().data());
+  if (numel() == 0) return *this;
+  if (s.device() != device()) {
+    copy_across_devices(*this, s);
+  } else {
+    MOTIVE_KERNEL(device(), copy_strided, dim(), shape().data(), raw_data(), dtype(),
+                  strides().data(), s.raw_data(), s.dtype(), s.strides().data());
+  }
   count_copy(*this);
   return *this;
 }
@@ -292,6 +347,14 @@ Tensor Tensor::clone() const {
 Tensor Tensor::to(DType target) const {
   Tensor out = empty(shape(), target, device());
   out.copy_(*this);
+  return out;
+}
+
+Tensor Tensor::to(Device target) const {
+  if (target == device()) return *this;
+  Tensor out = empty(shape(), dtype(), target);
+  out.copy_(*this);
+  if (requires_grad()) out.requires_grad_();
   return out;
 }
 

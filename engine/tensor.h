@@ -30,6 +30,9 @@ struct MemoryStats {
 };
 MemoryStats memory_stats(Device d = Device::CPU);
 void reset_peak_memory(Device d = Device::CPU);
+// Tests turn this on: uninitialised allocations are filled with 0xFF bytes
+// (NaN in float32/float64), so outputs a kernel forgot to write show up.
+void set_poison_allocations(bool on);
 
 class Storage {
  public:
@@ -115,6 +118,9 @@ class Tensor {
   Tensor& copy_(const Tensor& src);  // same shape (or broadcastable), any strides/dtypes
   Tensor clone() const;               // contiguous deep copy, detached
   Tensor to(DType dtype) const;       // copy with conversion (shares nothing)
+  // Copy to another device (itself when already there). A leaf that requires
+  // grad gives a new leaf that requires grad: this is how parameters move.
+  Tensor to(Device device) const;
 
   // ---- views (share storage; recorded by autograd when the input has a history) ----
   Tensor slice(int64_t dim, int64_t start, int64_t end, int64_t step = 1) const;

@@ -10,10 +10,7 @@
 #include "tests/gradcheck.h"
 
 using namespace motive;
-using test::check_gradients;
-using test::input;
-using test::max_rel_error;
-using test::strided_input;
+using namespace motive::test;
 
 namespace {
 

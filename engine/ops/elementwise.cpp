@@ -5,6 +5,7 @@
 #include "engine/flops.h"
 #include "engine/ops.h"
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cuda/elementwise.h"
 
 namespace motive {
 namespace {
@@ -31,8 +32,9 @@ Tensor compute(cpu::BinaryOp op, const Tensor& a, const Tensor& b) {
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
   dispatch_float(a.dtype(), name, [&](auto t) {
     using T = decltype(t);
-    cpu::binary<T>(op, out.dim(), shape.data(), out.data<T>(), out.strides().data(),
-                   ae.data<T>(), ae.strides().data(), be.data<T>(), be.strides().data());
+    MOTIVE_KERNEL(out.device(), binary<T>, op, out.dim(), shape.data(), out.data<T>(),
+                  out.strides().data(), ae.data<T>(), ae.strides().data(), be.data<T>(),
+                  be.strides().data());
   });
   add_flops(out.numel());
   return out;
@@ -93,8 +95,8 @@ Tensor affine(const Tensor& a, double scale, double shift, const char* name) {
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   dispatch_float(x.dtype(), name, [&](auto t) {
     using T = decltype(t);
-    cpu::affine<T>(x.numel(), x.data<T>(), static_cast<T>(scale), static_cast<T>(shift),
-                   out.data<T>());
+    MOTIVE_KERNEL(x.device(), affine<T>, x.numel(), x.data<T>(), static_cast<T>(scale),
+                  static_cast<T>(shift), out.data<T>());
   });
   add_flops(out.numel());
   return record(name, out, {a}, [scale](const Tensor& g) {

@@ -6,6 +6,7 @@
 #include "engine/flops.h"
 #include "engine/ops.h"
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cuda/elementwise.h"
 
 namespace motive {
 namespace {
@@ -35,8 +36,8 @@ Tensor sum(const Tensor& x, const Shape& dims, bool keepdim) {
     if (reduced[d]) out_strides[d] = 0;
   dispatch_float(x.dtype(), "sum", [&](auto t) {
     using T = decltype(t);
-    cpu::sum_into<T>(x.dim(), x.shape().data(), out.data<T>(), out_strides.data(), x.data<T>(),
-                     x.strides().data());
+    MOTIVE_KERNEL(x.device(), sum_into<T>, x.dim(), x.shape().data(), out.data<T>(),
+                  out_strides.data(), x.data<T>(), x.strides().data());
   });
   add_flops(x.numel());
   Shape final_shape;

@@ -4,6 +4,7 @@
 
 #include "engine/error.h"
 #include "kernels/cpu/strided.h"
+#include "kernels/layout.h"
 
 namespace motive::cpu {
 namespace {
@@ -19,15 +20,6 @@ void with_type(DType type, F&& f) {
   }
 }
 
-bool is_dense(int64_t rank, const int64_t* shape, const int64_t* strides) {
-  int64_t expected = 1;
-  for (int64_t d = rank - 1; d >= 0; --d) {
-    if (shape[d] != 1 && strides[d] != expected) return false;
-    expected *= shape[d];
-  }
-  return true;
-}
-
 }  // namespace
 
 void copy_strided(int64_t rank, const int64_t* shape, void* dst, DType dst_type,
@@ -35,8 +27,7 @@ void copy_strided(int64_t rank, const int64_t* shape, void* dst, DType dst_type,
                   const int64_t* src_strides) {
   if (dst_type == src_type && is_dense(rank, shape, dst_strides) &&
       is_dense(rank, shape, src_strides)) {
-    int64_t n = 1;
-    for (int64_t d = 0; d < rank; ++d) n *= shape[d];
+    const int64_t n = element_count(rank, shape);
     // Empty tensors may have null data: memcpy with a null pointer is UB even for 0 bytes.
     if (n > 0) std::memcpy(dst, src, static_cast<size_t>(n) * dtype_size(dst_type));
     return;

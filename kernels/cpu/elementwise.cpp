@@ -4,25 +4,16 @@
 #include <vector>
 
 #include "kernels/cpu/strided.h"
+#include "kernels/layout.h"
 
 namespace motive::cpu {
 namespace {
 
-bool dense(int64_t rank, const int64_t* shape, const int64_t* strides) {
-  int64_t expected = 1;
-  for (int64_t d = rank - 1; d >= 0; --d) {
-    if (shape[d] != 1 && strides[d] != expected) return false;
-    expected *= shape[d];
-  }
-  return true;
-}
-
 template <class T, class F>
 void apply(int64_t rank, const int64_t* shape, T* out, const int64_t* os, const T* a,
            const int64_t* as, const T* b, const int64_t* bs, F f) {
-  if (dense(rank, shape, os) && dense(rank, shape, as) && dense(rank, shape, bs)) {
-    int64_t n = 1;
-    for (int64_t d = 0; d < rank; ++d) n *= shape[d];
+  if (is_dense(rank, shape, os) && is_dense(rank, shape, as) && is_dense(rank, shape, bs)) {
+    const int64_t n = element_count(rank, shape);
     // Large dense tensors are split across cores; small ones stay serial.
 #pragma omp parallel for if (n > (1 << 16))
     for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);

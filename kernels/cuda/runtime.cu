@@ -5,6 +5,7 @@
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/runtime.h"
+#include "kernels/layout.h"
 
 namespace motive::cuda {
 
@@ -76,8 +77,8 @@ void release(void* p) {
   if (cudaFreeAsync(p, stream()) != cudaSuccess) cudaGetLastError();
 }
 
-void memset_zero(void* p, size_t nbytes) {
-  MOTIVE_CUDA_CHECK(cudaMemsetAsync(p, 0, nbytes, stream()), "cuda memset");
+void memset_bytes(void* p, int value, size_t nbytes) {
+  MOTIVE_CUDA_CHECK(cudaMemsetAsync(p, value, nbytes, stream()), "cuda memset");
 }
 
 void copy_host_to_device(void* dst, const void* src, size_t nbytes) {
@@ -134,18 +135,12 @@ void with_type(DType type, const char* op, F&& f) {
   }
 }
 
-int64_t count(int64_t rank, const int64_t* shape) {
-  int64_t n = 1;
-  for (int64_t d = 0; d < rank; ++d) n *= shape[d];
-  return n;
-}
-
 }  // namespace
 
 void copy_strided(int64_t rank, const int64_t* shape, void* dst, DType dst_type,
                   const int64_t* dst_strides, const void* src, DType src_type,
                   const int64_t* src_strides) {
-  const int64_t n = count(rank, shape);
+  const int64_t n = element_count(rank, shape);
   if (n == 0) return;
   const int64_t* strides[2] = {dst_strides, src_strides};
   const auto ix = make_indexer<2>(rank, shape, strides, "copy");
@@ -162,7 +157,7 @@ void copy_strided(int64_t rank, const int64_t* shape, void* dst, DType dst_type,
 
 void fill_strided(int64_t rank, const int64_t* shape, void* dst, DType type,
                   const int64_t* strides, double value) {
-  const int64_t n = count(rank, shape);
+  const int64_t n = element_count(rank, shape);
   if (n == 0) return;
   const int64_t* s[1] = {strides};
   const auto ix = make_indexer<1>(rank, shape, s, "fill");

@@ -18,7 +18,7 @@ std::string describe();    // one line: devices found, or the runtime's reason f
 // Out of memory throws motive::Error naming the request and the free memory.
 void* allocate(size_t nbytes);
 void release(void* p);
-void memset_zero(void* p, size_t nbytes);
+void memset_bytes(void* p, int value, size_t nbytes);
 
 void copy_host_to_device(void* dst, const void* src, size_t nbytes);
 void copy_device_to_host(void* dst, const void* src, size_t nbytes);  // waits for it
