@@ -1,13 +1,7 @@
 #include "data/idx.h"
 
-#include <zlib.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
 #include <iomanip>
-#include <memory>
 #include <sstream>
 
 namespace motive {
@@ -41,13 +35,6 @@ uint32_t read_be32(const uint8_t* p) {
   return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
 }
 
-// zlib prefixes its messages with "<path>: "; ours already name the file.
-std::string zlib_message(const char* msg, const std::string& path) {
-  std::string m = msg ? msg : "";
-  const std::string prefix = path + ": ";
-  return m.compare(0, prefix.size(), prefix) == 0 ? m.substr(prefix.size()) : m;
-}
-
 void check_range(const ImageDataset& ds, int64_t begin, int64_t count, const char* op) {
   // Written as begin <= ds.count - count so that huge arguments cannot overflow.
   MOTIVE_CHECK(begin >= 0 && count >= 0 && begin <= ds.count - count, op, ": items [", begin,
@@ -55,46 +42,31 @@ void check_range(const ImageDataset& ds, int64_t begin, int64_t count, const cha
 }
 
 // Uncompressed first because it reads faster; Debian ships only the .gz files.
-std::string find_fashion_mnist_file(const std::string& dir, const std::string& stem) {
+std::string find_split_file(const std::string& dir, const std::string& stem) {
   const std::string plain = dir + "/" + stem;
-  for (const std::string& path : {plain, plain + ".gz"}) {
-    std::error_code ec;  // an unreadable directory counts as "not found", not as a crash
-    if (std::filesystem::is_regular_file(path, ec)) return path;
+  return first_existing_file({plain, plain + ".gz"});
+}
+
+const char* split_prefix(bool train) { return train ? "train" : "t10k"; }
+
+// Both MNIST variants: the same file names and layout, 10 classes; `hint`
+// says how to get the files when they are missing.
+ImageDataset load_mnist_files(const std::string& dir, bool train, int64_t limit, const char* what,
+                              const std::string& hint) {
+  const std::string split = split_prefix(train);
+  // The images file is looked for first, so a missing data set is reported by it.
+  const char* kinds[2] = {"-images-idx3-ubyte", "-labels-idx1-ubyte"};
+  std::string paths[2];
+  for (int k = 0; k < 2; ++k) {
+    paths[k] = find_split_file(dir, split + kinds[k]);
+    if (paths[k].empty())
+      fail(what, " not found: looked for ", dir, "/", split, kinds[k], " and ", dir, "/", split,
+           kinds[k], ".gz; ", hint);
   }
-  fail("Fashion-MNIST not found: looked for ", plain, " and ", plain,
-       ".gz; run tools/setup.sh (it installs Debian's dataset-fashion-mnist into ",
-       kFashionMnistDir, ") or pass the directory that holds the IDX files");
+  return load_idx_dataset(paths[0], paths[1], 10, limit);
 }
 
 }  // namespace
-
-std::vector<uint8_t> read_file(const std::string& path) {
-  errno = 0;
-  std::unique_ptr<gzFile_s, int (*)(gzFile)> file(gzopen(path.c_str(), "rb"), gzclose_r);
-  if (!file) fail("cannot open '", path, "': ", errno ? std::strerror(errno) : "out of memory");
-  std::vector<uint8_t> bytes;
-  constexpr unsigned kChunk = 1u << 20;  // gzread counts in int, so read in bounded chunks
-  for (;;) {
-    const size_t have = bytes.size();
-    bytes.resize(have + kChunk);
-    const int n = gzread(file.get(), bytes.data() + have, kChunk);
-    bytes.resize(have + std::max(n, 0));
-    if (n <= 0) break;  // end of data, or an error that gzerror reports below
-  }
-  // A truncated gzip stream is not a gzread failure (it reads like end of
-  // file), so the stream state has to be asked explicitly.
-  int err = Z_OK;
-  const std::string msg = zlib_message(gzerror(file.get(), &err), path);
-  if (err == Z_ERRNO) fail("cannot read '", path, "': ", msg);
-  if (err == Z_BUF_ERROR)
-    fail("'", path, "': truncated gzip stream: the data runs out at decompressed byte offset ",
-         bytes.size());
-  if (err != Z_OK)
-    // zlib discards the failing read's output, so the exact offset is unknown.
-    fail("'", path, "': corrupt gzip stream (", msg, ") after decompressed byte offset ",
-         bytes.size());
-  return bytes;
-}
 
 IdxArray parse_idx(std::vector<uint8_t> bytes, const std::string& name) {
   const std::string where = "IDX file '" + name + "': ";
@@ -182,16 +154,26 @@ ImageDataset load_idx_dataset(const std::string& images_path, const std::string&
 }
 
 ImageDataset load_fashion_mnist(const std::string& root, bool train, int64_t limit) {
-  const std::string dir = root.empty() ? kFashionMnistDir : root;
-  const std::string split = train ? "train" : "t10k";
-  // Looked up one after the other (argument order is unspecified) so that a
-  // missing data set is reported by its images file.
-  const std::string images = find_fashion_mnist_file(dir, split + "-images-idx3-ubyte");
-  const std::string labels = find_fashion_mnist_file(dir, split + "-labels-idx1-ubyte");
-  ImageDataset ds = load_idx_dataset(images, labels, 10, limit);
+  ImageDataset ds = load_mnist_files(
+      root.empty() ? kFashionMnistDir : root, train, limit, "Fashion-MNIST",
+      std::string("run tools/setup.sh (it installs Debian's dataset-fashion-mnist into ") +
+          kFashionMnistDir + ") or pass the directory that holds the IDX files");
   ds.class_names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                     "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
   return ds;
+}
+
+ImageDataset load_mnist(const std::string& dir, bool train, int64_t limit) {
+  ImageDataset ds = load_mnist_files(
+      dir, train, limit, "MNIST",
+      "run tools/fetch_data.sh mnist (needs internet) or pass the directory that holds the IDX "
+      "files");
+  ds.class_names = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+  return ds;
+}
+
+std::string find_mnist_images(const std::string& dir, bool train) {
+  return find_split_file(dir, std::string(split_prefix(train)) + "-images-idx3-ubyte");
 }
 
 Tensor to_float_batch(const ImageDataset& ds, int64_t begin, int64_t count, float mean,

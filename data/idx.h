@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "data/dataset.h"
+#include "data/file.h"
 #include "engine/tensor.h"
 
 namespace motive {
@@ -21,10 +23,9 @@ namespace motive {
 // Where Debian's dataset-fashion-mnist package (installed by tools/setup.sh)
 // puts the four .gz files.
 inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
-
-// The whole content of a file; a gzip file is decompressed (detected by its
-// content, not its name, so "x.gz" renamed to "x" still reads).
-std::vector<uint8_t> read_file(const std::string& path);
+// Per-pixel mean and std over each training set (pixels scaled to [0, 1]).
+inline constexpr float kFashionMean = 0.2860f, kFashionStd = 0.3530f;
+inline constexpr float kMnistMean = 0.1307f, kMnistStd = 0.3081f;
 
 struct IdxArray {
   std::vector<int64_t> dims;
@@ -38,15 +39,6 @@ IdxArray parse_idx(std::vector<uint8_t> bytes, const std::string& name);
 // read_file + parse_idx.
 IdxArray read_idx(const std::string& path);
 
-// Labelled images, pixels as stored (uint8, NHWC), labels in [0, num_classes).
-struct ImageDataset {
-  int64_t count = 0, height = 0, width = 0, channels = 0;
-  std::vector<uint8_t> pixels;  // [count, height, width, channels]
-  std::vector<int32_t> labels;  // [count]
-  int32_t num_classes = 0;
-  std::vector<std::string> class_names;  // num_classes entries when known, else empty
-};
-
 // An idx3 image file ([N, H, W], one channel) and its idx1 label file ([N]).
 // `limit` keeps the first `limit` items (-1: all; more than N: all).
 ImageDataset load_idx_dataset(const std::string& images_path, const std::string& labels_path,
@@ -56,6 +48,11 @@ ImageDataset load_idx_dataset(const std::string& images_path, const std::string&
 // (60,000 images) or the t10k test split (10,000), 28x28x1, 10 classes. Each
 // file is looked for uncompressed first (faster to read), then as .gz.
 ImageDataset load_fashion_mnist(const std::string& root, bool train, int64_t limit = -1);
+// MNIST digits from `dir`: the same file names, sizes and layout.
+ImageDataset load_mnist(const std::string& dir, bool train, int64_t limit = -1);
+// The images file of a split that both loaders look for ("" when neither the
+// plain nor the .gz file exists): lets callers probe a directory.
+std::string find_mnist_images(const std::string& dir, bool train);
 
 // Items [begin, begin + count) as an F32 NHWC tensor [count, H, W, C] holding
 // (pixel / 255 - mean) / stddev.

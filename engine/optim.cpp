@@ -1,11 +1,13 @@
 #include "engine/optim.h"
 
+#include <algorithm>
 #include <cmath>
 #include <unordered_set>
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "kernels/cpu/optim.h"
+#include "kernels/cuda/optim.h"
 
 namespace motive {
 namespace {
@@ -32,6 +34,24 @@ bool covers_storage(const Tensor& p) {
 
 std::string param_prefix(size_t i) { return "param" + std::to_string(i) + "."; }
 
+// The elements [lo, hi] of its storage a view may touch (its state and grad
+// views touch the same range of their buffers).
+struct Extent {
+  const Storage* storage;
+  int64_t lo, hi;
+  bool overlaps(const Extent& o) const { return storage == o.storage && lo <= o.hi && o.lo <= hi; }
+};
+
+Extent extent_of(const Tensor& p) {
+  if (p.numel() == 0) return {p.storage().get(), 0, -1};  // touches nothing
+  Extent e{p.storage().get(), p.offset(), p.offset()};
+  for (int64_t d = 0; d < p.dim(); ++d) {
+    const int64_t reach = (p.size(d) - 1) * p.stride(d);
+    (reach < 0 ? e.lo : e.hi) += reach;
+  }
+  return e;
+}
+
 }  // namespace
 
 Optimizer::Optimizer(const char* name, double lr, std::vector<std::string> buffer_names)
@@ -47,8 +67,6 @@ void Optimizer::add_param(Tensor p, bool decay) {
   MOTIVE_CHECK(p.is_leaf(), what, " is not a leaf (it has autograd history)");
   MOTIVE_CHECK(p.dtype() == DType::F32 || p.dtype() == DType::F64, what, " has dtype ",
                dtype_name(p.dtype()), "; optimizers take F32 or F64");
-  MOTIVE_CHECK(p.device() == Device::CPU, what, " is on ", device_name(p.device()),
-               "; optimizers run on the CPU only");
   for (int64_t d = 0; d < p.dim(); ++d) {
     MOTIVE_CHECK(p.stride(d) != 0 || p.size(d) <= 1, what,
                  " is an expanded view (its elements overlap)");
@@ -93,19 +111,56 @@ void Optimizer::set_lr(double lr) {
 
 void Optimizer::step() {
   NoGradGuard no_grad;
-  std::vector<Tensor> state;
+  // Batches are runs of parameters in registration order, cut where the device
+  // or dtype changes or a parameter's elements may overlap one already in the
+  // batch: the parameters of a batch are independent (one launch may update
+  // them all at once), and a view and its owner that both got a gradient still
+  // update in registration order. Disjoint views of one storage share a batch.
+  std::vector<Update> batch;
+  std::vector<Extent> extents;
+  const auto flush = [&] {
+    if (!batch.empty()) update(batch);
+    batch.clear();
+    extents.clear();
+  };
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
     if (!p.has_grad()) continue;
+    const Extent extent = extent_of(p);
+    const bool independent =
+        batch.empty() || (p.device() == batch.front().param.device() &&
+                          p.dtype() == batch.front().param.dtype() &&
+                          std::none_of(extents.begin(), extents.end(),
+                                       [&](const Extent& e) { return e.overlaps(extent); }));
+    if (!independent) flush();
     // grad() is p's own geometry over the grad storage (tensor.h), and the
     // state views are built the same way: one set of strides serves all three.
-    const Tensor grad = p.grad();
     Param& info = info_[i];
-    state.clear();
+    std::vector<Tensor> state;
     for (const Tensor& buffer : states_[info.state].buffers) state.push_back(same_view(buffer, p));
-    update(Update{p, grad, state, info.decay, info.steps + 1});
+    batch.push_back(Update{p, p.grad(), std::move(state), info.decay, info.steps + 1});
+    extents.push_back(extent);
     ++info.steps;
   }
+  flush();
+}
+
+template <class T>
+std::vector<cpu::ParamUpdate<T>> Optimizer::kernel_args(const std::vector<Update>& batch) {
+  std::vector<cpu::ParamUpdate<T>> args(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const Update& u = batch[i];
+    cpu::ParamUpdate<T>& a = args[i];
+    a.rank = u.param.dim();
+    a.shape = u.param.shape().data();
+    a.strides = u.param.strides().data();
+    a.param = u.param.data<T>();
+    a.grad = u.grad.data<T>();
+    for (size_t b = 0; b < u.state.size(); ++b) a.state[b] = u.state[b].data<T>();
+    a.decay = u.decay;
+    a.step = u.step;
+  }
+  return args;
 }
 
 void Optimizer::zero_grad() {
@@ -195,14 +250,13 @@ SGD::SGD(double lr, double momentum, double dampening, double weight_decay, bool
                momentum, ", dampening ", dampening, ")");
 }
 
-void SGD::update(const Update& u) {
-  const cpu::SgdHyper h{lr_,       momentum_, dampening_, u.decay ? weight_decay_ : 0.0,
-                        nesterov_, dampening_ != 0 && u.step == 1};
-  const Tensor& p = u.param;
-  dispatch_float(p.dtype(), name_, [&](auto tag) {
+void SGD::update(const std::vector<Update>& batch) {
+  const cpu::SgdHyper h{lr_, momentum_, dampening_, weight_decay_, nesterov_};
+  const Tensor& first = batch.front().param;
+  dispatch_float(first.dtype(), name_, [&](auto tag) {
     using T = decltype(tag);
-    cpu::sgd_step<T>(p.dim(), p.shape().data(), p.strides().data(), p.data<T>(),
-                     u.grad.data<T>(), u.state.empty() ? nullptr : u.state[0].data<T>(), h);
+    const auto args = kernel_args<T>(batch);
+    MOTIVE_KERNEL(first.device(), sgd_step<T>, static_cast<int64_t>(args.size()), args.data(), h);
   });
 }
 
@@ -220,13 +274,14 @@ AdamW::AdamW(double lr, double beta1, double beta2, double eps, double weight_de
   MOTIVE_CHECK(weight_decay >= 0, "AdamW: weight_decay ", weight_decay, " must be >= 0");
 }
 
-void AdamW::update(const Update& u) {
-  const cpu::AdamWHyper h{lr_, beta1_, beta2_, eps_, u.decay ? weight_decay_ : 0.0, u.step};
-  const Tensor& p = u.param;
-  dispatch_float(p.dtype(), name_, [&](auto tag) {
+void AdamW::update(const std::vector<Update>& batch) {
+  const cpu::AdamWHyper h{lr_, beta1_, beta2_, eps_, weight_decay_};
+  const Tensor& first = batch.front().param;
+  dispatch_float(first.dtype(), name_, [&](auto tag) {
     using T = decltype(tag);
-    cpu::adamw_step<T>(p.dim(), p.shape().data(), p.strides().data(), p.data<T>(),
-                       u.grad.data<T>(), u.state[0].data<T>(), u.state[1].data<T>(), h);
+    const auto args = kernel_args<T>(batch);
+    MOTIVE_KERNEL(first.device(), adamw_step<T>, static_cast<int64_t>(args.size()), args.data(),
+                  h);
   });
 }
 

@@ -12,6 +12,12 @@
 // A step updates only the parameters whose has_grad() is set (a gradient
 // arrived since their last zero_grad()); every other element of every
 // parameter and state buffer stays bit-identical.
+//
+// Parameters may live on any device (each one's state lives on its device).
+// A step hands the kernels batches of parameters, so the CUDA kernel updates
+// a whole batch in one launch (multi-tensor); the CPU kernel runs the same
+// per-element arithmetic one parameter after another, and the two devices
+// agree bit for bit (kernels/optim_rules.h).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -22,6 +28,11 @@
 #include "engine/tensor.h"
 
 namespace motive {
+
+namespace cpu {
+template <class T>
+struct ParamUpdate;
+}
 
 // Which parameters add_params() subjects to weight decay.
 enum class DecayRule {
@@ -39,16 +50,16 @@ class Optimizer {
   Optimizer(const Optimizer&) = delete;
   Optimizer& operator=(const Optimizer&) = delete;
 
-  // Registers a leaf parameter (float32/float64, possibly a strided view; not
-  // an expanded view, whose elements overlap). Registering the same tensor
-  // twice is an error; registering a view and its owner is fine (they share
-  // the state of their storage).
+  // Registers a leaf parameter (float32/float64, on any device, possibly a
+  // strided view; not an expanded view, whose elements overlap). Registering
+  // the same tensor twice is an error; registering a view and its owner is
+  // fine (they share the state of their storage).
   void add_param(Tensor p, bool decay = true);
   void add_params(const std::vector<Tensor>& ps, DecayRule rule = DecayRule::All);
 
   // Updates every parameter with has_grad(), in no-grad mode. If overlapping
   // parameters (a view and its owner) both got a gradient, each applies its
-  // own update to the shared elements.
+  // own update to the shared elements, in registration order.
   void step();
   void zero_grad();  // zero_grad() on every parameter
 
@@ -73,13 +84,18 @@ class Optimizer {
   Optimizer(const char* name, double lr, std::vector<std::string> buffer_names);
 
   struct Update {
-    const Tensor& param;
-    const Tensor& grad;                // same geometry as param
-    const std::vector<Tensor>& state;  // one per buffer name, same geometry as param
+    Tensor param;
+    Tensor grad;                // same geometry as param
+    std::vector<Tensor> state;  // one per buffer name, same geometry as param
     bool decay;
     int64_t step;  // this parameter's step count, including the current step (1-based)
   };
-  virtual void update(const Update& u) = 0;
+  // Updates a batch: parameters on one device, of one dtype, no two of them
+  // sharing elements (so their updates are independent).
+  virtual void update(const std::vector<Update>& batch) = 0;
+  // The batch as kernel arguments; they point into `batch`'s tensors.
+  template <class T>
+  static std::vector<cpu::ParamUpdate<T>> kernel_args(const std::vector<Update>& batch);
 
   const char* name_;  // "SGD", "AdamW": prefixes errors
   double lr_;
@@ -118,7 +134,7 @@ class SGD : public Optimizer {
                bool nesterov = false);
 
  private:
-  void update(const Update& u) override;
+  void update(const std::vector<Update>& batch) override;
   double momentum_, dampening_, weight_decay_;
   bool nesterov_;
 };
@@ -139,7 +155,7 @@ class AdamW : public Optimizer {
                  double weight_decay = 0.01);
 
  private:
-  void update(const Update& u) override;
+  void update(const std::vector<Update>& batch) override;
   double beta1_, beta2_, eps_, weight_decay_;
 };
 

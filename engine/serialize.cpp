@@ -282,9 +282,6 @@ void save_safetensors(const std::string& path,
       fail_file(path, "'", kMetadataKey, "' is reserved, not a tensor name");
     if (header.contains(name)) fail_file(path, "tensor name '", name, "' appears twice");
     if (!t.defined()) fail_file(path, "tensor '", name, "' is undefined");
-    if (t.device() != Device::CPU)
-      fail_file(path, "tensor '", name, "' is on ", device_name(t.device()),
-                "; copy it to the CPU before saving");
     if (!is_supported(t.dtype()))
       fail_file(path, "tensor '", name, "': dtype ", dtype_name(t.dtype()),
                 " is not supported (motive writes F32, F64 and I32)");
@@ -313,8 +310,8 @@ void save_safetensors(const std::string& path,
   out.write(reinterpret_cast<const char*>(prefix), kLengthBytes);
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
   for (const auto& [name, t] : tensors) {
-    // detach(): the row-major copy of a view must not be recorded by autograd.
-    const Tensor c = t.detach().contiguous();
+    // detach(): the row-major host copy of a view must not be recorded by autograd.
+    const Tensor c = t.detach().to(Device::CPU).contiguous();
     const size_t nbytes = static_cast<size_t>(c.numel()) * dtype_size(c.dtype());
     if (nbytes > 0)
       out.write(static_cast<const char*>(c.raw_data()), static_cast<std::streamsize>(nbytes));

@@ -23,7 +23,7 @@
 
 namespace motive {
 
-// Writes CPU tensors of any strides (views are written as their row-major
+// Writes tensors of any strides and device (views are written as their row-major
 // contents). Writes `path + ".tmp"` and renames it over `path`, so a crash
 // mid-write never leaves a truncated checkpoint under the real name.
 void save_safetensors(const std::string& path,

@@ -316,7 +316,7 @@ void copy_across_devices(Tensor& dst, const Tensor& src) {
   const Tensor packed = src.is_contiguous() && src.dtype() == dst.dtype()
                             ? src
                             : src.to(dst.dtype());  // contiguous, on src's device
-  const size_t bytes = static_cast<size_t>(dst.numel()) * dtype_size(dst.dtype());
+  [[maybe_unused]] const size_t bytes = static_cast<size_t>(dst.numel()) * dtype_size(dst.dtype());
   MOTIVE_CUDA_ONLY(dst.device() == Device::CUDA
                        ? cuda::copy_host_to_device(staging.raw_data(), packed.raw_data(), bytes)
                        : cuda::copy_device_to_host(staging.raw_data(), packed.raw_data(), bytes));

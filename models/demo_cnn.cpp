@@ -49,6 +49,20 @@ std::vector<std::pair<std::string, Tensor>> DemoCnn::named_parameters() const {
           {"conv2.bias", conv2_b_},   {"fc.weight", fc_w_},     {"fc.bias", fc_b_}};
 }
 
+template <class F>
+DemoCnn& DemoCnn::replace_parameters(F&& f) {
+  for (Tensor* p : {&conv1_w_, &conv1_b_, &conv2_w_, &conv2_b_, &fc_w_, &fc_b_}) *p = f(*p);
+  return *this;
+}
+
+DemoCnn& DemoCnn::to(Device device) {
+  return replace_parameters([device](const Tensor& p) { return p.to(device); });
+}
+
+DemoCnn& DemoCnn::to(DType dtype) {
+  return replace_parameters([dtype](const Tensor& p) { return p.to(dtype).requires_grad_(); });
+}
+
 std::vector<Tensor> DemoCnn::parameters() const {
   std::vector<Tensor> out;
   for (const auto& [name, p] : named_parameters()) out.push_back(p);

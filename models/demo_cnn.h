@@ -19,10 +19,17 @@ class DemoCnn {
   Tensor forward(const Tensor& x) const;  // [N, H, W, C] -> logits [N, classes]
   std::vector<std::pair<std::string, Tensor>> named_parameters() const;
   std::vector<Tensor> parameters() const;
+  // Moves every parameter to `device`, or converts it to `dtype` (PyTorch's
+  // module.to): each becomes a fresh leaf with requires_grad, so an optimizer
+  // must be built after.
+  DemoCnn& to(Device device);
+  DemoCnn& to(DType dtype);
   // Forward FLOPs for one image (multiply-add = 2).
   int64_t flops_per_image() const;
 
  private:
+  template <class F> DemoCnn& replace_parameters(F&& f);
+
   int64_t image_size_;
   Tensor conv1_w_, conv1_b_, conv2_w_, conv2_b_, fc_w_, fc_b_;
 };

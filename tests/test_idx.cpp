@@ -1,53 +1,21 @@
 // IDX reader: files written per the IDX spec here (plain and gzipped), every
 // bad-input error, and the real Fashion-MNIST installed by tools/setup.sh.
 #include <doctest/doctest.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <array>
 #include <filesystem>
-#include <fstream>
-#include <functional>
 #include <string>
 #include <vector>
 
 #include "data/idx.h"
+#include "tests/file_fixtures.h"
 
 namespace fs = std::filesystem;
 using motive::ImageDataset;
+using namespace motive::test;
 
 namespace {
-
-// A fresh directory per test case, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = fs::temp_directory_path() /
-            ("motive_test_idx_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
-
-// An IDX file per the spec: 0, 0, type, rank, big-endian uint32 sizes, data.
-std::vector<uint8_t> idx_bytes(const std::vector<uint32_t>& dims, const std::vector<uint8_t>& data,
-                               uint8_t type = 0x08) {
-  std::vector<uint8_t> out = {0, 0, type, static_cast<uint8_t>(dims.size())};
-  for (uint32_t d : dims)
-    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(d >> shift));
-  out.insert(out.end(), data.begin(), data.end());
-  return out;
-}
 
 std::vector<uint8_t> pattern(size_t n) {
   std::vector<uint8_t> v(n);
@@ -55,38 +23,11 @@ std::vector<uint8_t> pattern(size_t n) {
   return v;
 }
 
-void write_plain(const std::string& path, const std::vector<uint8_t>& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(f.good());
-}
-
 void write_gz(const std::string& path, const std::vector<uint8_t>& bytes) {
   gzFile f = gzopen(path.c_str(), "wb");
   REQUIRE(f != nullptr);
   REQUIRE(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())) == int(bytes.size()));
   REQUIRE(gzclose(f) == Z_OK);
-}
-
-std::vector<uint8_t> read_raw(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-
-// The message of the motive::Error that `fn` throws (fails the test if none).
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const motive::Error& e) {
-    return e.what();
-  }
-  FAIL("expected a motive::Error");
-  return "";
-}
-
-void check_mentions(const std::string& message, const std::vector<std::string>& parts) {
-  for (const std::string& part : parts)
-    CHECK_MESSAGE(message.find(part) != std::string::npos, "'", part, "' missing from: ", message);
 }
 
 std::string fashion_dir() {
@@ -123,7 +64,7 @@ TEST_CASE("read_idx round-trips plain and gzipped files, whatever their names") 
   TempDir dir;
   const std::vector<uint8_t> data = pattern(3 * 4 * 5);
   const std::vector<uint8_t> file = idx_bytes({3, 4, 5}, data);
-  write_plain(dir / "a.idx", file);
+  write_bytes(dir / "a.idx", file);
   write_gz(dir / "a.idx.gz", file);
   write_gz(dir / "gzip_without_suffix", file);
   for (const char* name : {"a.idx", "a.idx.gz", "gzip_without_suffix"}) {
@@ -136,7 +77,7 @@ TEST_CASE("read_idx round-trips plain and gzipped files, whatever their names") 
   SUBCASE("one dimension, and a dimension of size zero") {
     write_gz(dir / "labels.gz", idx_bytes({7}, pattern(7)));
     CHECK(motive::read_idx(dir / "labels.gz").data == pattern(7));
-    write_plain(dir / "empty", idx_bytes({0, 28, 28}, {}));
+    write_bytes(dir / "empty", idx_bytes({0, 28, 28}, {}));
     const motive::IdxArray empty = motive::read_idx(dir / "empty");
     CHECK(empty.dims == std::vector<int64_t>{0, 28, 28});
     CHECK(empty.data.empty());
@@ -160,18 +101,18 @@ TEST_CASE("missing files name the path looked for and how to install the data se
 TEST_CASE("truncated files name the file and the byte offset where the data ran out") {
   TempDir dir;
   // 16-byte header + 40 of the 48 data bytes.
-  write_plain(dir / "short", idx_bytes({3, 4, 4}, pattern(40)));
+  write_bytes(dir / "short", idx_bytes({3, 4, 4}, pattern(40)));
   check_mentions(error_of([&] { motive::read_idx(dir / "short"); }),
                  {dir / "short", "truncated", "need 64 bytes", "byte offset 56"});
 
-  write_plain(dir / "short_header", {0, 0, 8, 3, 0, 0});
+  write_bytes(dir / "short_header", {0, 0, 8, 3, 0, 0});
   check_mentions(error_of([&] { motive::read_idx(dir / "short_header"); }),
                  {dir / "short_header", "truncated", "byte offset 6"});
 
   write_gz(dir / "cut.gz", idx_bytes({100, 100}, pattern(10000)));
   std::vector<uint8_t> gz = read_raw(dir / "cut.gz");
   gz.resize(gz.size() / 2);
-  write_plain(dir / "cut.gz", gz);
+  write_bytes(dir / "cut.gz", gz);
   check_mentions(error_of([&] { motive::read_idx(dir / "cut.gz"); }),
                  {dir / "cut.gz", "truncated gzip stream", "decompressed byte offset"});
 }
@@ -181,35 +122,35 @@ TEST_CASE("a corrupt gzip stream is reported with the file name") {
   write_gz(dir / "bad.gz", idx_bytes({100, 100}, pattern(10000)));
   std::vector<uint8_t> gz = read_raw(dir / "bad.gz");
   for (size_t i = gz.size() / 3; i < gz.size() / 3 + 16; ++i) gz[i] ^= 0xA5;
-  write_plain(dir / "bad.gz", gz);
+  write_bytes(dir / "bad.gz", gz);
   check_mentions(error_of([&] { motive::read_idx(dir / "bad.gz"); }),
                  {dir / "bad.gz", "corrupt gzip stream"});
 }
 
 TEST_CASE("wrong magic numbers and unsupported element types are rejected") {
   TempDir dir;
-  write_plain(dir / "magic", {0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0});
+  write_bytes(dir / "magic", {0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0});
   check_mentions(error_of([&] { motive::read_idx(dir / "magic"); }),
                  {dir / "magic", "wrong magic number 0x12345678"});
 
-  write_plain(dir / "floats", idx_bytes({1}, {0, 0, 0x80, 0x3F}, 0x0D));
+  write_bytes(dir / "floats", idx_bytes({1}, {0, 0, 0x80, 0x3F}, 0x0D));
   check_mentions(error_of([&] { motive::read_idx(dir / "floats"); }),
                  {dir / "floats", "0x0D (float32) is not supported"});
 }
 
 TEST_CASE("absurd or overflowing dimensions are rejected before any allocation") {
   TempDir dir;
-  write_plain(dir / "overflow", idx_bytes({0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF}, {}));
+  write_bytes(dir / "overflow", idx_bytes({0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF}, {}));
   check_mentions(error_of([&] { motive::read_idx(dir / "overflow"); }),
                  {dir / "overflow", "more than 2^40 elements"});
-  write_plain(dir / "huge", idx_bytes({65536, 65536, 65536}, {}));
+  write_bytes(dir / "huge", idx_bytes({65536, 65536, 65536}, {}));
   check_mentions(error_of([&] { motive::read_idx(dir / "huge"); }),
                  {dir / "huge", "more than 2^40 elements"});
 }
 
 TEST_CASE("bytes after the data are an error") {
   TempDir dir;
-  write_plain(dir / "long", idx_bytes({2, 2}, pattern(7)));
+  write_bytes(dir / "long", idx_bytes({2, 2}, pattern(7)));
   check_mentions(error_of([&] { motive::read_idx(dir / "long"); }),
                  {dir / "long", "3 unexpected bytes", "byte offset 16"});
 }
@@ -217,7 +158,7 @@ TEST_CASE("bytes after the data are an error") {
 TEST_CASE("load_idx_dataset pairs images with labels and checks them") {
   TempDir dir;
   const std::string images = dir / "images", labels = dir / "labels.gz";
-  write_plain(images, idx_bytes({4, 2, 3}, pattern(24)));
+  write_bytes(images, idx_bytes({4, 2, 3}, pattern(24)));
   write_gz(labels, idx_bytes({4}, {1, 0, 9, 3}));
 
   const ImageDataset ds = motive::load_idx_dataset(images, labels, 10);
@@ -244,7 +185,7 @@ TEST_CASE("load_idx_dataset pairs images with labels and checks them") {
                    {labels, "label 9 at index 2", "byte offset 10", "[0, 9)"});
   }
   SUBCASE("image and label counts must match") {
-    write_plain(dir / "five_labels", idx_bytes({5}, {0, 1, 2, 3, 4}));
+    write_bytes(dir / "five_labels", idx_bytes({5}, {0, 1, 2, 3, 4}));
     check_mentions(
         error_of([&] { motive::load_idx_dataset(images, dir / "five_labels", 10); }),
         {images, dir / "five_labels", "count mismatch", "4 images", "5 labels"});
@@ -260,7 +201,7 @@ TEST_CASE("load_idx_dataset pairs images with labels and checks them") {
 TEST_CASE("load_fashion_mnist prefers the uncompressed file and falls back to .gz") {
   TempDir dir;
   write_gz(dir / "t10k-images-idx3-ubyte.gz", idx_bytes({2, 28, 28}, pattern(2 * 28 * 28)));
-  write_plain(dir / "t10k-labels-idx1-ubyte", idx_bytes({2}, {4, 5}));
+  write_bytes(dir / "t10k-labels-idx1-ubyte", idx_bytes({2}, {4, 5}));
   write_gz(dir / "t10k-labels-idx1-ubyte.gz", idx_bytes({2}, {6, 7}));
   const ImageDataset ds = motive::load_fashion_mnist(dir.str(), false);
   CHECK(ds.count == 2);
@@ -269,10 +210,22 @@ TEST_CASE("load_fashion_mnist prefers the uncompressed file and falls back to .g
   CHECK(ds.class_names.size() == 10);
 }
 
+TEST_CASE("load_mnist reads the same layout with digit names; its absence says how to fetch it") {
+  TempDir dir;
+  write_bytes(dir / "train-images-idx3-ubyte", idx_bytes({3, 28, 28}, pattern(3 * 28 * 28)));
+  write_gz(dir / "train-labels-idx1-ubyte.gz", idx_bytes({3}, {7, 0, 1}));
+  const ImageDataset ds = motive::load_mnist(dir.str(), true);
+  CHECK(ds.count == 3);
+  CHECK(ds.labels == std::vector<int32_t>{7, 0, 1});
+  CHECK(ds.class_names[7] == "7");
+  check_mentions(error_of([&] { motive::load_mnist(dir.str(), false); }),
+                 {"MNIST not found", dir / "t10k-images-idx3-ubyte", "tools/fetch_data.sh mnist"});
+}
+
 TEST_CASE("to_float_batch normalises NHWC pixels; to_label_batch gives I32 labels") {
   TempDir dir;
-  write_plain(dir / "images", idx_bytes({3, 2, 2}, {0, 255, 51, 102, 1, 2, 3, 4, 5, 6, 7, 8}));
-  write_plain(dir / "labels", idx_bytes({3}, {2, 0, 1}));
+  write_bytes(dir / "images", idx_bytes({3, 2, 2}, {0, 255, 51, 102, 1, 2, 3, 4, 5, 6, 7, 8}));
+  write_bytes(dir / "labels", idx_bytes({3}, {2, 0, 1}));
   const ImageDataset ds = motive::load_idx_dataset(dir / "images", dir / "labels", 3);
 
   const float mean = 0.5f, stddev = 0.25f;

@@ -34,3 +34,31 @@ t = next(iter(rows("bench_train_step").values()))
 print(f"demo CNN train step, batch 64: {t['images/s']:.0f} images/s, {t['GFLOP/s']:.1f} GFLOP/s, "
       f"{t['real_time']:.1f} ms/step")
 PY
+
+# ---- nesting (models issue): train steps of a nested pair, switch cost, filter packing ----
+# bench_nesting's batch-256 steps take tens of seconds each on two cores (1 iteration).
+cmake --build build -j2 --target bench_nesting >/dev/null
+build/bin/bench_nesting --benchmark_format=json --benchmark_out=build/bench/bench_nesting.json \
+  --benchmark_out_format=json >/dev/null
+python3 - <<'PY'
+import json
+rows = {b["name"]: b for b in json.load(open("build/bench/bench_nesting.json"))["benchmarks"]}
+def step(nesting, role, batch):
+    return next(v for k, v in rows.items()
+                if k.startswith(f"TrainStep/{nesting}/{role}/batch:{batch}/"))
+print("\n| nested pair, 32x32, SGD | batch | base step ms (images/s) | motivated step ms (images/s) | base step bytes copied |")
+print("|---|---|---|---|---|")
+for nesting in ("depth:resnet18_in_resnet34", "width:resnet18x0.5_in_resnet18"):
+    for batch in (256, 32):
+        b, m = step(nesting, "base", batch), step(nesting, "motivated", batch)
+        print(f"| {nesting} | {batch} | {b['real_time']:.0f} ({b['images/s']:.1f}) | "
+              f"{m['real_time']:.0f} ({m['images/s']:.1f}) | {b['bytes_copied/step'] / 1e6:.1f} MB |")
+views, paper = rows["Switch/superset_views"], rows["Switch/paper_copy"]
+print(f"\nswitch, resnet18 in resnet34: superset views {views['real_time'] * 1e-3:.4f} us and "
+      f"{views['bytes_moved/switch']:.0f} bytes; the paper's copy (weights, BN buffers, momentum) "
+      f"{paper['real_time']:.0f} us and {paper['bytes_moved/switch'] / 1e6:.1f} MB")
+pack = next(v for k, v in rows.items() if k.startswith("FilterPack/"))["real_time"]
+shares = ", ".join(f"{100 * pack / step('width:resnet18x0.5_in_resnet18', 'base', batch)['real_time']:.2f}% "
+                   f"at batch {batch}" for batch in (256, 32))
+print(f"width-nested base step (resnet18x0.5 in resnet18): filter packing {pack:.2f} ms = {shares}")
+PY

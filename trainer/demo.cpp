@@ -8,6 +8,7 @@
 
 #include "engine/optim.h"
 #include "engine/schedule.h"
+#include "trainer/cli.h"
 #include "trainer/demo_training.h"
 
 using namespace motive;
@@ -27,41 +28,31 @@ int main(int argc, char** argv) {
   app.add_option("--momentum", momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0));
   app.add_option("--weight-decay", weight_decay, "L2 decay (not on biases)")->check(CLI::NonNegativeNumber);
   app.add_option("--seed", seed, "seed for init and shuffling");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
-  }
-  try {
-    const ImageDataset train = load_fashion_mnist(data_dir, true, limit_train);
-    const ImageDataset test = load_fashion_mnist(data_dir, false, limit_test);
+  return run_cli(app, argc, argv, "demo", [&] {
+    const auto train = fashion_loader(data_dir, true, limit_train, batch, seed);
+    const auto test = fashion_loader(data_dir, false, limit_test, 256, seed);
     Generator gen(seed);
     DemoCnn model(gen);
     SGD opt(lr, momentum, 0, weight_decay, true);
     opt.add_params(model.parameters(), DecayRule::ExcludeNormAndBias);
-    const int64_t steps_per_epoch = (train.count + batch - 1) / batch;
+    const int64_t steps_per_epoch = train->batches_per_epoch();
     OneCycleLR schedule(epochs * steps_per_epoch, lr);
     opt.set_lr(schedule.lr_at(0));
     std::printf("demo: %lld train / %lld test images, batch %lld, %lld epochs, %.2f MFLOPs/image forward\n",
-                static_cast<long long>(train.count), static_cast<long long>(test.count),
+                static_cast<long long>(train->size()), static_cast<long long>(test->size()),
                 static_cast<long long>(batch), static_cast<long long>(epochs),
                 model.flops_per_image() / 1e6);
     int64_t global_step = 0;
     for (int64_t epoch = 0; epoch < epochs; ++epoch) {
-      const EpochStats s = train_epoch(model, opt, train, batch, seed, epoch, [&](int64_t step, double loss) {
+      const EpochStats s = train_epoch(model, opt, *train, [&](int64_t step, double loss) {
         opt.set_lr(schedule.lr_at(++global_step));
         if (step % 100 == 0)
           std::printf("  epoch %lld step %5lld  loss %.4f\n", static_cast<long long>(epoch),
                       static_cast<long long>(step), loss);
       });
-      const double acc = evaluate(model, test, 256);
+      const double acc = evaluate(model, *test);
       std::printf("epoch %lld: train loss %.4f  test accuracy %.2f%%  (%.0f images/s)\n",
                   static_cast<long long>(epoch), s.mean_loss, acc, s.images / s.seconds);
     }
-    return 0;
-  } catch (const Error& e) {
-    std::fprintf(stderr, "demo: %s\n", e.what());
-    return 2;
-  }
+  });
 }

@@ -1,18 +1,23 @@
-// The demo's training loop (engine issue): mini-batch SGD over an in-memory
-// image data set with a seeded shuffle per epoch, and test-set evaluation.
-// The trainer issue replaces this with the motivated dual-model loop.
+// The demo's training loop (engine issue): mini-batch SGD over the batches of
+// a Loader (data/loader.h: shuffled per epoch from the seed), and test-set
+// evaluation. The trainer issue replaces this with the motivated dual-model loop.
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <string>
 
 #include "data/idx.h"
+#include "data/loader.h"
 #include "engine/optim.h"
 #include "models/demo_cnn.h"
 
 namespace motive {
 
-// Fashion-MNIST's per-pixel mean and std over the training set.
-inline constexpr float kFashionMean = 0.2860f, kFashionStd = 0.3530f;
+// The demo's data: Fashion-MNIST from `dir` (first `limit` images), normalised
+// and not augmented; the train split shuffled from `seed`, the test split in order.
+std::unique_ptr<Loader> fashion_loader(const std::string& dir, bool train, int64_t limit,
+                                       int64_t batch_size, uint64_t seed);
 
 struct EpochStats {
   double mean_loss = 0;
@@ -20,13 +25,11 @@ struct EpochStats {
   double seconds = 0;
 };
 
-// One pass over `train` in shuffled mini-batches (the last partial batch is
-// kept). The shuffle is a pure function of (seed, epoch).
-EpochStats train_epoch(const DemoCnn& model, Optimizer& opt, const ImageDataset& train,
-                       int64_t batch_size, uint64_t seed, int64_t epoch,
+// One epoch of `train`: its next() batches until the epoch ends.
+EpochStats train_epoch(const DemoCnn& model, Optimizer& opt, Loader& train,
                        const std::function<void(int64_t step, double loss)>& on_step = {});
 
-// Top-1 accuracy in percent.
-double evaluate(const DemoCnn& model, const ImageDataset& test, int64_t batch_size);
+// Top-1 accuracy in percent over one epoch of `test` (an unshuffled loader).
+double evaluate(const DemoCnn& model, Loader& test);
 
 }  // namespace motive

@@ -1,12 +1,14 @@
 // relu, gelu (erf / tanh), silu, sigmoid: one wiring for all four, the math is
-// the functor table in kernels/cpu/activations.cpp. The input is saved for
-// backward (the derivative is a function of x).
+// the functor table in kernels/cpu/activation_math.h (shared by the CPU and
+// CUDA kernels). The input is saved for backward (the derivative is a
+// function of x).
 // FLOPs per element (forward): relu 1, sigmoid 4, silu 5, gelu-erf 5, gelu-tanh 9.
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/flops.h"
 #include "engine/ops.h"
 #include "kernels/cpu/activations.h"
+#include "kernels/cuda/activations.h"
 
 namespace motive {
 namespace {
@@ -17,7 +19,7 @@ Tensor activation(const Tensor& x_in, cpu::Activation kind, const char* name) {
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   dispatch_float(x.dtype(), name, [&](auto t) {
     using T = decltype(t);
-    cpu::activation_forward<T>(kind, x.numel(), x.data<T>(), out.data<T>());
+    MOTIVE_KERNEL(x.device(), activation_forward<T>, kind, x.numel(), x.data<T>(), out.data<T>());
   });
   add_flops(cpu::activation_flops_per_element(kind) * x.numel());
   const Tensor saved = x.detach();
@@ -26,8 +28,8 @@ Tensor activation(const Tensor& x_in, cpu::Activation kind, const char* name) {
     Tensor dx = Tensor::empty(saved.shape(), saved.dtype(), saved.device());
     dispatch_float(saved.dtype(), name, [&](auto t) {
       using T = decltype(t);
-      cpu::activation_backward<T>(kind, saved.numel(), saved.data<T>(), g.data<T>(),
-                                  dx.data<T>());
+      MOTIVE_KERNEL(saved.device(), activation_backward<T>, kind, saved.numel(), saved.data<T>(),
+                    g.data<T>(), dx.data<T>());
     });
     return std::vector<Tensor>{dx};
   });

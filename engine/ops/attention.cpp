@@ -51,7 +51,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   // Scaling q rather than the scores costs T*Dh instead of T*T per head.
   const Tensor qs = mul_scalar(q, 1.0 / std::sqrt(static_cast<double>(q.size(3))));
   Tensor scores = matmul(qs, k.transpose(-1, -2));  // [B, H, Tq, Tk]; k^T is a free view
-  if (causal) scores = add(scores, causal_mask(q.size(2), k.size(2), q.dtype()));
+  if (causal) scores = add(scores, causal_mask(q.size(2), k.size(2), q.dtype()).to(q.device()));
   return matmul(softmax(scores), v);
 }
 

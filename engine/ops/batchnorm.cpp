@@ -13,6 +13,7 @@
 #include "engine/ops.h"
 #include "engine/ops/norm_common.h"
 #include "kernels/cpu/batchnorm.h"
+#include "kernels/cuda/batchnorm.h"
 
 namespace motive {
 
@@ -51,16 +52,16 @@ Tensor batch_norm2d(const Tensor& x_in, const Tensor& gamma, const Tensor& beta,
       const cpu::RunningStats<T> running{data_or_null<T>(running_mean), stride_or_one(running_mean),
                                          data_or_null<T>(running_var), stride_or_one(running_var),
                                          momentum};
-      cpu::batch_norm_stats<T>(rows, c, x.data<T>(), eps, mean.data<T>(), rstd.data<T>(),
-                               running_mean.defined() ? &running : nullptr);
+      MOTIVE_KERNEL(x.device(), batch_norm_stats<T>, rows, c, x.data<T>(), eps, mean.data<T>(),
+                    rstd.data<T>(), running_mean.defined() ? &running : nullptr);
     } else {
-      cpu::batch_norm_running_stats<T>(c, running_mean.data<T>(), running_mean.stride(0),
-                                       running_var.data<T>(), running_var.stride(0), eps,
-                                       mean.data<T>(), rstd.data<T>());
+      MOTIVE_KERNEL(x.device(), batch_norm_running_stats<T>, c, running_mean.data<T>(),
+                    running_mean.stride(0), running_var.data<T>(), running_var.stride(0), eps,
+                    mean.data<T>(), rstd.data<T>());
     }
-    cpu::batch_norm_forward<T>(rows, c, x.data<T>(), mean.data<T>(), rstd.data<T>(),
-                               data_or_null<T>(gamma), stride_or_one(gamma), data_or_null<T>(beta),
-                               stride_or_one(beta), out.data<T>());
+    MOTIVE_KERNEL(x.device(), batch_norm_forward<T>, rows, c, x.data<T>(), mean.data<T>(),
+                  rstd.data<T>(), data_or_null<T>(gamma), stride_or_one(gamma),
+                  data_or_null<T>(beta), stride_or_one(beta), out.data<T>());
   });
   add_flops(batch_norm2d_flops(x.numel(), training));
 
@@ -77,10 +78,10 @@ Tensor batch_norm2d(const Tensor& x_in, const Tensor& gamma, const Tensor& beta,
     if (need_dbeta) dbeta = Tensor::empty({c}, xs.dtype(), xs.device());
     dispatch_float(xs.dtype(), "batch_norm2d", [&](auto t) {
       using T = decltype(t);
-      cpu::batch_norm_backward<T>(rows, c, xs.data<T>(), g.data<T>(), mean.data<T>(),
-                                  rstd.data<T>(), data_or_null<T>(gs), stride_or_one(gs), training,
-                                  data_or_null<T>(dx), data_or_null<T>(dgamma),
-                                  data_or_null<T>(dbeta));
+      MOTIVE_KERNEL(xs.device(), batch_norm_backward<T>, rows, c, xs.data<T>(), g.data<T>(),
+                    mean.data<T>(), rstd.data<T>(), data_or_null<T>(gs), stride_or_one(gs),
+                    training, data_or_null<T>(dx), data_or_null<T>(dgamma),
+                    data_or_null<T>(dbeta));
     });
     return std::vector<Tensor>{dx, dgamma, dbeta};
   };

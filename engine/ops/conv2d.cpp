@@ -2,15 +2,17 @@
 // groups (depthwise included). FLOPs: 2 * N * H_out * W_out * C_out * kH * kW *
 // C_in/groups, plus N * H_out * W_out * C_out for the bias.
 //
-// The kernel wants dense operands, so the forward calls contiguous() on each:
-// a base model's filter (a sub-block view of the motivated filter) is packed
-// here, and the pack's recorded backward puts the filter gradient back into
-// exactly that sub-block of the owner's gradient.
+// The kernels (Eigen on the CPU, cuDNN on CUDA) want dense operands, so the
+// forward calls contiguous() on each: a base model's filter (a sub-block view
+// of the motivated filter) is packed here into a fresh buffer (counted in
+// memory_stats().bytes_copied), and the pack's recorded backward puts the
+// filter gradient back into exactly that sub-block of the owner's gradient.
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/flops.h"
 #include "engine/ops.h"
 #include "kernels/cpu/conv2d.h"
+#include "kernels/cuda/conv2d.h"
 
 namespace motive {
 
@@ -30,9 +32,11 @@ cpu::Conv2dShape conv_shape(const Tensor& x, const Tensor& w, const Tensor& b,
   MOTIVE_CHECK(x.dtype() == w.dtype() && (!b.defined() || b.dtype() == x.dtype()),
                "conv2d: dtypes differ (input ", dtype_name(x.dtype()), ", weight ",
                dtype_name(w.dtype()), ")");
-  MOTIVE_CHECK(x.device() == Device::CPU && w.device() == Device::CPU &&
-                   (!b.defined() || b.device() == Device::CPU),
-               "conv2d: only CPU tensors are supported here");
+  MOTIVE_CHECK(w.device() == x.device() && (!b.defined() || b.device() == x.device()),
+               "conv2d: operands on different devices (input on ", device_name(x.device()),
+               ", weight on ", device_name(w.device()),
+               b.defined() ? std::string(", bias on ") + device_name(b.device()) : std::string(),
+               ")");
   MOTIVE_CHECK(opt.stride >= 1 && opt.dilation >= 1 && opt.padding >= 0 && opt.groups >= 1,
                "conv2d: needs stride >= 1, dilation >= 1, padding >= 0, groups >= 1; got stride ",
                opt.stride, ", padding ", opt.padding, ", dilation ", opt.dilation, ", groups ",
@@ -66,11 +70,11 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOpt
   const cpu::Conv2dShape s = conv_shape(x, w, b, opt);
   const Tensor xc = x.contiguous(), wc = w.contiguous();
   const Tensor bc = b.defined() ? b.contiguous() : Tensor();
-  Tensor y = Tensor::empty({s.n, s.win.h_out, s.win.w_out, s.c_out}, x.dtype());
+  Tensor y = Tensor::empty({s.n, s.win.h_out, s.win.w_out, s.c_out}, x.dtype(), x.device());
   dispatch_float(x.dtype(), "conv2d", [&](auto t) {
     using T = decltype(t);
-    cpu::conv2d_forward<T>(s, xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : nullptr,
-                           y.data<T>());
+    MOTIVE_KERNEL(x.device(), conv2d_forward<T>, s, xc.data<T>(), wc.data<T>(),
+                  bc.defined() ? bc.data<T>() : nullptr, y.data<T>());
   });
   add_flops(flops_of(s) + (b.defined() ? y.numel() : 0));
   if (!needs_grad({&xc, &wc, &bc})) return y;
@@ -79,14 +83,15 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOpt
              want_b = bc.defined() && bc.requires_grad();
   return record("conv2d", y, {xc, wc, bc}, [s, xd, wd, want_x, want_w, want_b](const Tensor& g) {
     const Tensor gc = g.contiguous();
-    Tensor dx = want_x ? Tensor::empty(xd.shape(), xd.dtype()) : Tensor();
-    Tensor dw = want_w ? Tensor::empty(wd.shape(), wd.dtype()) : Tensor();
-    Tensor db = want_b ? Tensor::empty({s.c_out}, wd.dtype()) : Tensor();
+    const Device dev = xd.device();
+    Tensor dx = want_x ? Tensor::empty(xd.shape(), xd.dtype(), dev) : Tensor();
+    Tensor dw = want_w ? Tensor::empty(wd.shape(), wd.dtype(), dev) : Tensor();
+    Tensor db = want_b ? Tensor::empty({s.c_out}, wd.dtype(), dev) : Tensor();
     dispatch_float(gc.dtype(), "conv2d backward", [&](auto t) {
       using T = decltype(t);
       auto ptr = [](const Tensor& u) { return u.defined() ? u.data<T>() : nullptr; };
-      cpu::conv2d_backward<T>(s, xd.data<T>(), wd.data<T>(), gc.data<T>(), ptr(dx), ptr(dw),
-                              ptr(db));
+      MOTIVE_KERNEL(dev, conv2d_backward<T>, s, xd.data<T>(), wd.data<T>(), gc.data<T>(), ptr(dx),
+                    ptr(dw), ptr(db));
     });
     // Like matmul's backward, count what ran: dx and dw each cost one forward GEMM.
     add_flops((want_x + want_w) * flops_of(s) + (want_b ? gc.numel() : 0));

@@ -3,15 +3,17 @@
 // Masks come from the Philox stream (kernels/philox.h): each call reserves one
 // 32-bit draw per element (dropout) or per sample (drop_path) from the
 // generator, so the mask is a pure function of (seed, offset). The backward
-// saves only those two numbers and regenerates the identical mask, as a CUDA
-// kernel will. In eval mode, or with p = 0, both ops are the identity and draw
-// nothing; p = 1 drops everything (scale 0, no division by zero).
+// saves only those two numbers and regenerates the identical mask. The CUDA
+// kernel draws the same masks bit for bit, so both devices agree exactly. In
+// eval mode, or with p = 0, both ops are the identity and draw nothing; p = 1
+// drops everything (scale 0, no division by zero).
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/flops.h"
 #include "engine/ops.h"
 #include "engine/random.h"
 #include "kernels/cpu/dropout.h"
+#include "kernels/cuda/dropout.h"
 
 namespace motive {
 namespace {
@@ -30,8 +32,8 @@ Tensor apply_mask(const Tensor& x_in, const Mask& m, const char* op) {
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   dispatch_float(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
-    cpu::dropout_apply<T>(m.groups, m.group_size, x.data<T>(), m.seed, m.offset, m.threshold,
-                          static_cast<T>(m.scale), out.data<T>());
+    MOTIVE_KERNEL(x.device(), dropout_apply<T>, m.groups, m.group_size, x.data<T>(), m.seed,
+                  m.offset, m.threshold, static_cast<T>(m.scale), out.data<T>());
   });
   return out;
 }

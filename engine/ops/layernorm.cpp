@@ -10,6 +10,7 @@
 #include "engine/ops.h"
 #include "engine/ops/norm_common.h"
 #include "kernels/cpu/layernorm.h"
+#include "kernels/cuda/layernorm.h"
 
 namespace motive {
 
@@ -31,9 +32,9 @@ Tensor layer_norm(const Tensor& x_in, const Tensor& gamma, const Tensor& beta, d
   Tensor rstd = Tensor::empty({rows}, x.dtype(), x.device());
   dispatch_float(x.dtype(), "layer_norm", [&](auto t) {
     using T = decltype(t);
-    cpu::layer_norm_forward<T>(rows, d, x.data<T>(), data_or_null<T>(gamma), stride_or_one(gamma),
-                               data_or_null<T>(beta), stride_or_one(beta), eps, out.data<T>(),
-                               mean.data<T>(), rstd.data<T>());
+    MOTIVE_KERNEL(x.device(), layer_norm_forward<T>, rows, d, x.data<T>(), data_or_null<T>(gamma),
+                  stride_or_one(gamma), data_or_null<T>(beta), stride_or_one(beta), eps,
+                  out.data<T>(), mean.data<T>(), rstd.data<T>());
   });
   add_flops(layer_norm_flops(x.numel(), gamma.defined() || beta.defined()));
 
@@ -50,10 +51,9 @@ Tensor layer_norm(const Tensor& x_in, const Tensor& gamma, const Tensor& beta, d
     if (need_dbeta) dbeta = Tensor::empty({d}, xs.dtype(), xs.device());
     dispatch_float(xs.dtype(), "layer_norm", [&](auto t) {
       using T = decltype(t);
-      cpu::layer_norm_backward<T>(rows, d, xs.data<T>(), g.data<T>(), mean.data<T>(),
-                                  rstd.data<T>(), data_or_null<T>(gs), stride_or_one(gs),
-                                  data_or_null<T>(dx), data_or_null<T>(dgamma),
-                                  data_or_null<T>(dbeta));
+      MOTIVE_KERNEL(xs.device(), layer_norm_backward<T>, rows, d, xs.data<T>(), g.data<T>(),
+                    mean.data<T>(), rstd.data<T>(), data_or_null<T>(gs), stride_or_one(gs),
+                    data_or_null<T>(dx), data_or_null<T>(dgamma), data_or_null<T>(dbeta));
     });
     return std::vector<Tensor>{dx, dgamma, dbeta};
   };

@@ -6,6 +6,7 @@
 #include "engine/flops.h"
 #include "engine/ops.h"
 #include "kernels/cpu/matmul.h"
+#include "kernels/cuda/matmul.h"
 
 namespace motive {
 
@@ -13,43 +14,75 @@ int64_t matmul_flops(int64_t batch, int64_t m, int64_t k, int64_t n) { return 2 
 
 namespace {
 
-// A 2-D operand is usable in place when one of its last two strides is 1.
+// A 2-D operand is usable in place when one of its last two strides is 1. On
+// CUDA the other must also be a valid cuBLAS leading dimension (>= the extent
+// it steps over, so not a broadcast 0); kernels/cuda/matmul.cu mirrors this.
 Tensor gemm_ready(const Tensor& t) {
-  const int64_t rs = t.stride(-2), cs = t.stride(-1);
-  if (cs == 1 || rs == 1 || t.size(-1) == 1 || t.size(-2) == 1) return t;
+  const int64_t rows = t.size(-2), cols = t.size(-1), rs = t.stride(-2), cs = t.stride(-1);
+  const bool cuda = t.device() == Device::CUDA;
+  const bool row_major = (cs == 1 || cols == 1) && (!cuda || rows == 1 || rs >= cols);
+  const bool col_major = (rs == 1 || rows == 1) && (!cuda || cols == 1 || cs >= rows);
+  if (row_major || col_major) return t;
   return t.detach().contiguous();
+}
+
+// A batch dim of the product: its size and its element strides in a and b.
+struct BatchDim {
+  int64_t size, a, b;
+};
+
+// The batch dims with adjacent ones merged wherever both operands step through
+// them uniformly, so the innermost merged dim is one strided-batched GEMM and
+// only the rest loops (attention's k^T, heads [B, H] sliced from a fused qkv
+// projection, does not merge: B launches of H GEMMs each).
+std::vector<BatchDim> merged_batch_dims(const Tensor& a, const Tensor& b) {
+  std::vector<BatchDim> dims;
+  for (int64_t d = 0; d < a.dim() - 2; ++d) {
+    const BatchDim next{a.size(d), a.stride(d), b.dim() == 2 ? 0 : b.stride(d)};
+    if (next.size == 1) continue;  // its strides are meaningless
+    BatchDim* last = dims.empty() ? nullptr : &dims.back();
+    if (last && last->a == next.a * next.size && last->b == next.b * next.size)
+      *last = {last->size * next.size, next.a, next.b};
+    else
+      dims.push_back(next);
+  }
+  if (dims.empty()) dims.push_back({1, 0, 0});
+  return dims;
 }
 
 // Plain product without autograd. b is [K, N] (shared) or has a's batch dims.
 Tensor compute(const Tensor& a_in, const Tensor& b_in) {
   const Tensor a = gemm_ready(a_in), b = gemm_ready(b_in);
   const int64_t m = a.size(-2), k = a.size(-1), n = b.size(-1);
-  const int64_t batch_dims = a.dim() - 2;
   Shape out_shape(a.shape().begin(), a.shape().end() - 1);
   out_shape.push_back(n);
   Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
-  // Row-major batch order for the output: build offsets with the first dim slowest.
+  const std::vector<BatchDim> dims = merged_batch_dims(a, b);
+  const BatchDim inner = dims.back();
+  // Offsets of each inner batch run, the first dim slowest (the output's order).
   std::vector<int64_t> a_off{a.offset()}, b_off{b.offset()};
-  for (int64_t d = 0; d < batch_dims; ++d) {
+  for (size_t d = 0; d + 1 < dims.size(); ++d) {
     std::vector<int64_t> na, nb;
     for (size_t j = 0; j < a_off.size(); ++j)
-      for (int64_t i = 0; i < a.size(d); ++i) {
-        na.push_back(a_off[j] + i * a.stride(d));
-        nb.push_back(b.dim() == 2 ? b_off[0] : b_off[j] + i * b.stride(d));
+      for (int64_t i = 0; i < dims[d].size; ++i) {
+        na.push_back(a_off[j] + i * dims[d].a);
+        nb.push_back(b_off[j] + i * dims[d].b);
       }
     a_off.swap(na);
     b_off.swap(nb);
   }
+  const cpu::MatrixView av{a.stride(-2), a.stride(-1)}, bv{b.stride(-2), b.stride(-1)};
   dispatch_float(a.dtype(), "matmul", [&](auto t) {
     using T = decltype(t);
     const T* ab = static_cast<const T*>(a.storage()->data());
     const T* bb = static_cast<const T*>(b.storage()->data());
     T* c = out.data<T>();
-    for (size_t i = 0; i < a_off.size(); ++i)
-      cpu::gemm<T>(m, n, k, ab + a_off[i], {a.stride(-2), a.stride(-1)}, bb + b_off[i],
-                   {b.stride(-2), b.stride(-1)}, c + static_cast<int64_t>(i) * m * n, n, false);
+    for (size_t j = 0; j < a_off.size(); ++j)
+      MOTIVE_KERNEL(out.device(), gemm_batched<T>, inner.size, m, n, k, ab + a_off[j], av,
+                    inner.a, bb + b_off[j], bv, inner.b,
+                    c + static_cast<int64_t>(j) * inner.size * m * n, n, m * n, false);
   });
-  add_flops(matmul_flops(static_cast<int64_t>(a_off.size()), m, k, n));
+  add_flops(matmul_flops(static_cast<int64_t>(a_off.size()) * inner.size, m, k, n));
   return out;
 }
 
@@ -60,6 +93,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
                " and ", shape_str(b.shape()));
   MOTIVE_CHECK(a.dtype() == b.dtype(), "matmul: dtypes ", dtype_name(a.dtype()), " and ",
                dtype_name(b.dtype()), " differ");
+  MOTIVE_CHECK(a.device() == b.device(), "matmul: inputs on ", device_name(a.device()), " and ",
+               device_name(b.device()));
   MOTIVE_CHECK(a.size(-1) == b.size(-2), "matmul: inner dims differ in ", shape_str(a.shape()),
                " x ", shape_str(b.shape()));
   const bool shared_b = b.dim() == 2;
@@ -102,6 +137,10 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
                shape_str(x.shape()), " does not fit weight ", shape_str(w.shape()));
   MOTIVE_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0)), "linear: bias ",
                shape_str(b.shape()), " does not fit weight ", shape_str(w.shape()));
+  MOTIVE_CHECK(x.device() == w.device() && (!b.defined() || b.device() == w.device()),
+               "linear: input on ", device_name(x.device()), ", weight on ",
+               device_name(w.device()), b.defined() ? ", bias on " : "",
+               b.defined() ? device_name(b.device()) : "");
   const Tensor x2 = x.dim() == 1 ? x.unsqueeze(0) : x;
   Tensor y = matmul(x2, w.transpose(0, 1));
   if (b.defined()) y = add(y, b);

@@ -13,7 +13,8 @@ T* data_or_null(const Tensor& p) {
 }
 inline int64_t stride_or_one(const Tensor& p) { return p.defined() ? p.stride(0) : 1; }
 
-// An optional per-channel parameter must be [channels] with the input's dtype.
+// An optional per-channel parameter must be [channels] with the input's dtype,
+// on the input's device.
 inline void check_channel_param(const char* op, const char* what, const Tensor& p,
                                 int64_t channels, const Tensor& x) {
   if (!p.defined()) return;
@@ -21,6 +22,8 @@ inline void check_channel_param(const char* op, const char* what, const Tensor& 
                " does not match ", channels, " channels of input ", shape_str(x.shape()));
   MOTIVE_CHECK(p.dtype() == x.dtype(), op, ": ", what, " is ", dtype_name(p.dtype()),
                ", input is ", dtype_name(x.dtype()));
+  MOTIVE_CHECK(p.device() == x.device(), op, ": ", what, " is on ", device_name(p.device()),
+               ", input is on ", device_name(x.device()));
 }
 
 }  // namespace motive::norm

@@ -6,6 +6,7 @@
 #include "engine/flops.h"
 #include "engine/ops.h"
 #include "kernels/cpu/pool.h"
+#include "kernels/cuda/pool.h"
 
 namespace motive {
 
@@ -17,7 +18,6 @@ namespace {
 
 void check_nhwc(const Tensor& x, const char* op) {
   MOTIVE_CHECK(x.dim() == 4, op, ": expects an NHWC input [N,H,W,C], got ", shape_str(x.shape()));
-  MOTIVE_CHECK(x.device() == Device::CPU, op, ": only CPU tensors are supported here");
 }
 
 // Validates the options against x; returns the window sweep.
@@ -41,19 +41,20 @@ Shape pooled_shape(const Tensor& x, const cpu::Window2d& win) {
   return {x.size(0), win.h_out, win.w_out, x.size(3)};
 }
 
-// The shared wiring: y (of out_shape) = forward(T{}, x dense, y), then a
-// recorded backward whose dx (x's shape, fully written) = backward(T{}, dy dense, dx).
+// The shared wiring: y (of out_shape, on x's device) = forward(T{}, x dense, y),
+// then a recorded backward whose dx (x's shape, fully written) = backward(T{}, dy dense, dx).
+// The kernels take the device from their tensors (MOTIVE_KERNEL).
 template <class Forward, class Backward>
 Tensor run_pool(const char* op, const Tensor& x, const Shape& out_shape, int64_t flops,
                 Forward forward, Backward backward) {
   const Tensor xc = x.contiguous();
-  Tensor y = Tensor::empty(out_shape, x.dtype());
+  Tensor y = Tensor::empty(out_shape, x.dtype(), x.device());
   dispatch_float(x.dtype(), op, [&](auto t) { forward(t, xc, y); });
   add_flops(flops);
   const Shape in_shape = x.shape();
   return record(op, y, {xc}, [op, in_shape, backward](const Tensor& g) {
     const Tensor gc = g.contiguous();
-    Tensor dx = Tensor::empty(in_shape, gc.dtype());
+    Tensor dx = Tensor::empty(in_shape, gc.dtype(), gc.device());
     dispatch_float(gc.dtype(), op, [&](auto t) { backward(t, gc, dx); });
     return std::vector<Tensor>{dx};
   });
@@ -66,17 +67,19 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt) {
   const int64_t n = x.size(0), c = x.size(3);
   const Shape out_shape = pooled_shape(x, win);
   // The winners are saved only when a backward will route the gradient to them.
-  const Tensor argmax = needs_grad({&x}) ? Tensor::empty(out_shape, DType::I32) : Tensor();
+  const Tensor argmax =
+      needs_grad({&x}) ? Tensor::empty(out_shape, DType::I32, x.device()) : Tensor();
   return run_pool(
       "max_pool2d", x, out_shape, pool2d_flops(n, win.h_out, win.w_out, c, opt.kernel),
       [&](auto t, const Tensor& xc, Tensor& y) {
         using T = decltype(t);
-        cpu::max_pool2d_forward<T>(win, n, c, xc.data<T>(), y.data<T>(),
-                                   argmax.defined() ? argmax.data<int32_t>() : nullptr);
+        MOTIVE_KERNEL(xc.device(), max_pool2d_forward<T>, win, n, c, xc.data<T>(), y.data<T>(),
+                      argmax.defined() ? argmax.data<int32_t>() : nullptr);
       },
       [win, n, c, argmax](auto t, const Tensor& dy, Tensor& dx) {
         using T = decltype(t);
-        cpu::max_pool2d_backward<T>(win, n, c, dy.data<T>(), argmax.data<int32_t>(), dx.data<T>());
+        MOTIVE_KERNEL(dy.device(), max_pool2d_backward<T>, win, n, c, dy.data<T>(),
+                      argmax.data<int32_t>(), dx.data<T>());
       });
 }
 
@@ -87,11 +90,11 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& opt) {
       "avg_pool2d", x, pooled_shape(x, win), pool2d_flops(n, win.h_out, win.w_out, c, opt.kernel),
       [&](auto t, const Tensor& xc, Tensor& y) {
         using T = decltype(t);
-        cpu::avg_pool2d_forward<T>(win, n, c, xc.data<T>(), y.data<T>());
+        MOTIVE_KERNEL(xc.device(), avg_pool2d_forward<T>, win, n, c, xc.data<T>(), y.data<T>());
       },
       [win, n, c](auto t, const Tensor& dy, Tensor& dx) {
         using T = decltype(t);
-        cpu::avg_pool2d_backward<T>(win, n, c, dy.data<T>(), dx.data<T>());
+        MOTIVE_KERNEL(dy.device(), avg_pool2d_backward<T>, win, n, c, dy.data<T>(), dx.data<T>());
       });
 }
 
@@ -104,11 +107,13 @@ Tensor global_avg_pool2d(const Tensor& x) {
       "global_avg_pool2d", x, {n, c}, x.numel(),
       [&](auto t, const Tensor& xc, Tensor& y) {
         using T = decltype(t);
-        cpu::global_avg_pool2d_forward<T>(n, pixels, c, xc.data<T>(), y.data<T>());
+        MOTIVE_KERNEL(xc.device(), global_avg_pool2d_forward<T>, n, pixels, c, xc.data<T>(),
+                      y.data<T>());
       },
       [n, pixels, c](auto t, const Tensor& dy, Tensor& dx) {
         using T = decltype(t);
-        cpu::global_avg_pool2d_backward<T>(n, pixels, c, dy.data<T>(), dx.data<T>());
+        MOTIVE_KERNEL(dy.device(), global_avg_pool2d_backward<T>, n, pixels, c, dy.data<T>(),
+                      dx.data<T>());
       });
 }
 

@@ -6,6 +6,7 @@
 #include "engine/flops.h"
 #include "engine/ops.h"
 #include "kernels/cpu/softmax.h"
+#include "kernels/cuda/softmax.h"
 
 namespace motive {
 
@@ -19,7 +20,7 @@ Tensor softmax(const Tensor& x_in) {
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   dispatch_float(x.dtype(), "softmax", [&](auto t) {
     using T = decltype(t);
-    cpu::softmax_forward<T>(rows, cols, x.data<T>(), out.data<T>());
+    MOTIVE_KERNEL(x.device(), softmax_forward<T>, rows, cols, x.data<T>(), out.data<T>());
   });
   add_flops(softmax_flops(x.numel()));
   const Tensor y = out.detach();
@@ -28,7 +29,8 @@ Tensor softmax(const Tensor& x_in) {
     Tensor dx = Tensor::empty(y.shape(), y.dtype(), y.device());
     dispatch_float(y.dtype(), "softmax", [&](auto t) {
       using T = decltype(t);
-      cpu::softmax_backward<T>(rows, cols, y.data<T>(), g.data<T>(), dx.data<T>());
+      MOTIVE_KERNEL(y.device(), softmax_backward<T>, rows, cols, y.data<T>(), g.data<T>(),
+                    dx.data<T>());
     });
     return std::vector<Tensor>{dx};
   });

@@ -1,6 +1,7 @@
 // Pointwise activations: relu, gelu (erf and tanh forms), silu, sigmoid.
 // One forward and one backward loop serve all of them; each activation is a
-// functor with its value, derivative and FLOP cost (see activations.cpp).
+// functor with its value, derivative and FLOP cost (activation_math.h, shared
+// with the CUDA kernels).
 #pragma once
 #include <cstdint>
 

@@ -8,9 +8,18 @@
 
 namespace motive::cpu {
 
+void cross_entropy_check_labels(int64_t n, int64_t c, const int32_t* labels, int64_t* first_bad) {
+  *first_bad = -1;
+  for (int64_t i = 0; i < n; ++i)
+    if (labels[i] < 0 || labels[i] >= c) {
+      *first_bad = i;
+      return;
+    }
+}
+
 template <class T>
-double cross_entropy_forward(int64_t n, int64_t c, const T* logits, const int32_t* labels,
-                             double smoothing, T* probs) {
+void cross_entropy_forward(int64_t n, int64_t c, const T* logits, const int32_t* labels,
+                           double smoothing, T* probs, T* loss) {
   double total = 0;
   column_sums(n, 1, &total, [&](int64_t begin, int64_t end, double* acc) {
     // Without probs the exponentials still need a row of scratch.
@@ -31,12 +40,13 @@ double cross_entropy_forward(int64_t n, int64_t c, const T* logits, const int32_
       }
     }
   });
-  return total;
+  *loss = static_cast<T>(total / static_cast<double>(n));
 }
 
 template <class T>
 void cross_entropy_backward(int64_t n, int64_t c, const T* probs, const int32_t* labels,
-                            double smoothing, double scale, T* dx) {
+                            double smoothing, const T* grad_loss, T* dx) {
+  const double scale = static_cast<double>(*grad_loss) / static_cast<double>(n);
   const T k = static_cast<T>(scale),
           off = static_cast<T>(scale * smoothing / static_cast<double>(c));
   const T hit = static_cast<T>(scale * (1 - smoothing));
@@ -50,10 +60,10 @@ void cross_entropy_backward(int64_t n, int64_t c, const T* probs, const int32_t*
 }
 
 #define MOTIVE_INSTANTIATE(T)                                                                 \
-  template double cross_entropy_forward<T>(int64_t, int64_t, const T*, const int32_t*, double, \
-                                           T*);                                              \
+  template void cross_entropy_forward<T>(int64_t, int64_t, const T*, const int32_t*, double,  \
+                                         T*, T*);                                             \
   template void cross_entropy_backward<T>(int64_t, int64_t, const T*, const int32_t*, double, \
-                                          double, T*);
+                                          const T*, T*);
 MOTIVE_INSTANTIATE(float)
 MOTIVE_INSTANTIATE(double)
 #undef MOTIVE_INSTANTIATE

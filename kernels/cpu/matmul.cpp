@@ -43,9 +43,24 @@ void gemm(int64_t m, int64_t n, int64_t k, const T* a, MatrixView av, const T* b
   });
 }
 
+template <class T>
+void gemm_batched(int64_t batch, int64_t m, int64_t n, int64_t k, const T* a, MatrixView av,
+                  int64_t a_batch, const T* b, MatrixView bv, int64_t b_batch, T* c,
+                  int64_t c_row_stride, int64_t c_batch, bool accumulate) {
+  for (int64_t i = 0; i < batch; ++i)
+    gemm(m, n, k, a + i * a_batch, av, b + i * b_batch, bv, c + i * c_batch, c_row_stride,
+         accumulate);
+}
+
 template void gemm<float>(int64_t, int64_t, int64_t, const float*, MatrixView, const float*,
                           MatrixView, float*, int64_t, bool);
 template void gemm<double>(int64_t, int64_t, int64_t, const double*, MatrixView, const double*,
                            MatrixView, double*, int64_t, bool);
+template void gemm_batched<float>(int64_t, int64_t, int64_t, int64_t, const float*, MatrixView,
+                                  int64_t, const float*, MatrixView, int64_t, float*, int64_t,
+                                  int64_t, bool);
+template void gemm_batched<double>(int64_t, int64_t, int64_t, int64_t, const double*, MatrixView,
+                                   int64_t, const double*, MatrixView, int64_t, double*, int64_t,
+                                   int64_t, bool);
 
 }  // namespace motive::cpu

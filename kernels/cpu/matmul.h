@@ -16,4 +16,12 @@ template <class T>
 void gemm(int64_t m, int64_t n, int64_t k, const T* a, MatrixView av, const T* b, MatrixView bv,
           T* c, int64_t c_row_stride, bool accumulate);
 
+// `batch` GEMMs whose operands lie at uniform element distances: a + i * a_batch,
+// b + i * b_batch (0 shares one operand), c + i * c_batch. One strided-batched
+// launch on CUDA; a loop of gemm here.
+template <class T>
+void gemm_batched(int64_t batch, int64_t m, int64_t n, int64_t k, const T* a, MatrixView av,
+                  int64_t a_batch, const T* b, MatrixView bv, int64_t b_batch, T* c,
+                  int64_t c_row_stride, int64_t c_batch, bool accumulate);
+
 }  // namespace motive::cpu

@@ -1,8 +1,7 @@
 #include "kernels/cpu/optim.h"
 
-#include <cmath>
-
 #include "kernels/cpu/strided.h"
+#include "kernels/optim_rules.h"
 
 namespace motive::cpu {
 namespace {
@@ -30,56 +29,50 @@ void for_each_element(int64_t rank, const int64_t* shape, const int64_t* strides
   });
 }
 
+// Calls f(param[e], grad[e], e) for every element e of u's view. The
+// pointers are locals: read through `u` inside the loop, they would be
+// reloaded every element (the compiler cannot prove the stores leave them
+// alone), which costs 4x here; the same goes for the captures of f.
+template <class T, class F>
+void visit(const ParamUpdate<T>& u, const F& f) {
+  T* const param = u.param;
+  const T* const grad = u.grad;
+  for_each_element(u.rank, u.shape, u.strides, [&](int64_t e) { f(param[e], grad[e], e); });
+}
+
 }  // namespace
 
-// Mirrors torch.optim.SGD's _single_tensor_sgd element by element, in T.
 template <class T>
-void sgd_step(int64_t rank, const int64_t* shape, const int64_t* strides, T* param,
-              const T* grad, T* buf, const SgdHyper& h) {
-  const T lr = static_cast<T>(h.lr), momentum = static_cast<T>(h.momentum);
-  const T keep = static_cast<T>(1.0 - h.dampening), wd = static_cast<T>(h.weight_decay);
-  // Local copies: read through `h` inside the loop, the flags are reloaded
-  // every element (the compiler cannot prove the stores leave them alone),
-  // which costs 4x here.
-  const bool decay = h.weight_decay != 0, first = h.first_step, nesterov = h.nesterov;
-  for_each_element(rank, shape, strides, [&](int64_t e) {
-    T d = grad[e];
-    if (decay) d += wd * param[e];
+void sgd_step(int64_t count, const ParamUpdate<T>* params, const SgdHyper& h) {
+  const SgdConstants<T> c = sgd_constants<T>(h);
+  for (int64_t i = 0; i < count; ++i) {
+    const SgdCoef<T> k = sgd_coef<T>(h, params[i]);
+    T* const buf = params[i].state[0];
     if (buf) {
-      const T b = first ? d : momentum * buf[e] + keep * d;
-      buf[e] = b;
-      d = nesterov ? d + momentum * b : b;
+      visit(params[i], [&](T& p, T g, int64_t e) { sgd_update<true>(c, k, p, g, buf[e]); });
+    } else {
+      visit(params[i], [&](T& p, T g, int64_t) {
+        T unused = 0;
+        sgd_update<false>(c, k, p, g, unused);
+      });
     }
-    param[e] -= lr * d;
-  });
+  }
 }
 
-// Mirrors torch.optim.AdamW (_single_tensor_adam with decoupled decay), in T.
 template <class T>
-void adamw_step(int64_t rank, const int64_t* shape, const int64_t* strides, T* param,
-                const T* grad, T* m, T* v, const AdamWHyper& h) {
-  const double t = static_cast<double>(h.step);
-  const T shrink = static_cast<T>(1.0 - h.lr * h.weight_decay);
-  const T one_minus_b1 = static_cast<T>(1.0 - h.beta1);
-  const T b2 = static_cast<T>(h.beta2), one_minus_b2 = static_cast<T>(1.0 - h.beta2);
-  const T step_size = static_cast<T>(h.lr / (1.0 - std::pow(h.beta1, t)));
-  const T bc2_sqrt = static_cast<T>(std::sqrt(1.0 - std::pow(h.beta2, t)));
-  const T eps = static_cast<T>(h.eps);
-  for_each_element(rank, shape, strides, [&](int64_t e) {
-    const T d = grad[e];
-    param[e] *= shrink;
-    m[e] += one_minus_b1 * (d - m[e]);  // lerp(m, grad, 1 - beta1)
-    v[e] = v[e] * b2 + one_minus_b2 * d * d;
-    const T denom = std::sqrt(v[e]) / bc2_sqrt + eps;
-    param[e] += -step_size * m[e] / denom;
-  });
+void adamw_step(int64_t count, const ParamUpdate<T>* params, const AdamWHyper& h) {
+  const AdamWConstants<T> c = adamw_constants<T>(h);
+  for (int64_t i = 0; i < count; ++i) {
+    const AdamWCoef<T> k = adamw_coef<T>(h, params[i]);
+    T* const m = params[i].state[0];
+    T* const v = params[i].state[1];
+    visit(params[i], [&](T& p, T g, int64_t e) { adamw_update(c, k, p, g, m[e], v[e]); });
+  }
 }
 
-#define MOTIVE_OPTIM_INSTANTIATE(T)                                                         \
-  template void sgd_step<T>(int64_t, const int64_t*, const int64_t*, T*, const T*, T*,      \
-                            const SgdHyper&);                                               \
-  template void adamw_step<T>(int64_t, const int64_t*, const int64_t*, T*, const T*, T*, T*, \
-                              const AdamWHyper&);
+#define MOTIVE_OPTIM_INSTANTIATE(T)                                                \
+  template void sgd_step<T>(int64_t, const ParamUpdate<T>*, const SgdHyper&);      \
+  template void adamw_step<T>(int64_t, const ParamUpdate<T>*, const AdamWHyper&);
 MOTIVE_OPTIM_INSTANTIATE(float)
 MOTIVE_OPTIM_INSTANTIATE(double)
 #undef MOTIVE_OPTIM_INSTANTIATE

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""PyTorch eager peer of bench/bench_cuda_train_step.cpp.
+
+The same train step on the same GPU: torchvision's ResNet with the CIFAR stem
+(conv1 -> 3x3 stride 1 padding 1 without bias, max-pool removed; the projection
+shortcuts and everything else as in motive's models/resnet_plan.h), 10
+classes, the same fixed batch (formula below, no data loading), softmax
+cross-entropy, torch.optim.SGD(lr 0.1, momentum 0.9, weight decay 5e-4),
+zero_grad(set_to_none=True), float32.
+
+PyTorch is measured at its fastest, so each precision runs in both memory
+layouts (NCHW and channels_last) and the faster one is the peer:
+  fp32: TF32 off for cuDNN and cuBLAS (exact float32 arithmetic);
+  tf32: TF32 on for both (PyTorch's default for convolutions).
+cudnn.benchmark is on (algorithm search per shape, as motive caches its
+choice per shape). Steps run back to back; the clock stops after
+torch.cuda.synchronize(). Peak memory is torch.cuda.max_memory_allocated()
+over the timed steps, after reset_peak_memory_stats() following the warm-up.
+
+The batch, shared with the C++ bench: with h(i) = (i * 2654435761) mod 2^32,
+pixel i of the NHWC batch is h(i) / 2^32 * 2 - 1 and label j is
+(h(j + 1) >> 16) mod classes.
+
+Prints one JSON object (also written to --out when given). Needs only torch
+and torchvision; --device cpu --batch 4 --seconds 0 is a quick smoke run.
+"""
+import argparse
+import json
+import time
+
+import torch
+import torch.nn.functional as F
+import torchvision
+
+
+def knuth_hash(i):
+    return (i * 2654435761) % (1 << 32)
+
+
+def fixed_batch(batch, size, classes, device):
+    n = batch * size * size * 3
+    pixels = knuth_hash(torch.arange(n, dtype=torch.int64)).to(torch.float64) / 2**32 * 2 - 1
+    x = pixels.to(torch.float32).reshape(batch, size, size, 3).permute(0, 3, 1, 2)
+    y = (knuth_hash(torch.arange(1, batch + 1, dtype=torch.int64)) >> 16) % classes
+    return x.contiguous().to(device), y.to(device)
+
+
+def resnet(name, classes):
+    """resnet18 / resnet34 / resnet50, '-cifar' for the CIFAR stem."""
+    base, _, stem = name.partition("-")
+    if base not in ("resnet18", "resnet34", "resnet50") or stem not in ("", "cifar"):
+        raise SystemExit(f"pytorch_train_step: unknown model {name!r}")
+    net = getattr(torchvision.models, base)(num_classes=classes)
+    if stem == "cifar":
+        net.conv1 = torch.nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        net.maxpool = torch.nn.Identity()
+    return net
+
+
+def set_tf32(on):
+    """TF32 for cuDNN convolutions and cuBLAS matmuls, through the settings of
+    PyTorch >= 2.9 when present (mixing them with the legacy flags is an error)."""
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision"):
+        conv.fp32_precision = torch.backends.cuda.matmul.fp32_precision = "tf32" if on else "ieee"
+    else:
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = on
+
+
+def measure(args, precision, layout):
+    set_tf32(precision == "tf32")
+    cuda = args.device.startswith("cuda")
+    if cuda:
+        torch.cuda.empty_cache()  # the previous run's blocks, so reserved memory starts afresh
+    torch.manual_seed(0)
+    fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    net = resnet(args.model, args.classes).to(args.device, memory_format=fmt).train()
+    x, y = fixed_batch(args.batch, args.size, args.classes, args.device)
+    x = x.contiguous(memory_format=fmt)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(net(x), y).backward()
+        opt.step()
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
+    for _ in range(args.warmup):
+        step()
+    sync()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    # Time whole chunks of steps until --seconds have passed (at least one chunk).
+    steps, start = 0, time.perf_counter()
+    while True:
+        for _ in range(args.chunk):
+            step()
+        steps += args.chunk
+        sync()
+        elapsed = time.perf_counter() - start
+        if elapsed >= args.seconds:
+            break
+    result = {
+        "precision": precision,
+        "layout": layout,
+        "steps": steps,
+        "images_per_s": args.batch * steps / elapsed,
+        "ms_per_step": 1e3 * elapsed / steps,
+        "peak_allocated_MiB": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
+        "peak_reserved_MiB": torch.cuda.max_memory_reserved() / 2**20 if cuda else None,
+    }
+    return result
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", default="resnet18-cifar")
+    p.add_argument("--size", type=int, default=32)
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--chunk", type=int, default=10, help="steps between clock reads")
+    p.add_argument("--seconds", type=float, default=3.0, help="least timed seconds per run")
+    p.add_argument("--out", help="also write the JSON here")
+    args = p.parse_args()
+    torch.backends.cudnn.benchmark = True
+
+    runs = [measure(args, precision, layout)
+            for precision in ("fp32", "tf32") for layout in ("nchw", "channels_last")]
+    best = {}
+    for r in runs:
+        if r["precision"] not in best or r["images_per_s"] > best[r["precision"]]["images_per_s"]:
+            best[r["precision"]] = r
+    report = {
+        "model": args.model, "size": args.size, "batch": args.batch, "classes": args.classes,
+        "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device,
+        "torch": torch.__version__, "cudnn": torch.backends.cudnn.version(),
+        "runs": runs, "best": best,
+    }
+    text = json.dumps(report, indent=1)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+// CUDA twins of kernels/cpu/conv2d.h: same names, same signatures, device
+// pointers (NHWC activations, dense OHWI filters). Defined in conv2d.cu.
+//
+// float32 runs on cuDNN (NHWC tensors, KRSC = OHWI filters, group count,
+// cross-correlation), with TF32 only when allow_tf32() is on. The algorithm
+// for each direction is chosen once per shape, math mode and operand
+// alignment by timing every candidate (cudnnFind*AlgorithmEx), then cached;
+// workspaces come from the stream-ordered pool. float64 runs on direct kernels
+// here: cuDNN has no NHWC double engines (PyTorch, for the same reason, never
+// picks channels-last for double convolutions); so does a float32 geometry
+// for which cuDNN offers no algorithm (with one line on stderr, as it is slow).
+// Bias add and bias gradient are our own kernels for both types.
+#pragma once
+#include <cstdint>
+
+#include "kernels/cpu/conv2d.h"  // Conv2dShape
+
+namespace motive::cuda {
+
+using cpu::Conv2dShape;
+
+template <class T>
+void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y);
+
+template <class T>
+void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, T* dx, T* dw,
+                     T* db);
+
+}  // namespace motive::cuda

@@ -1,0 +1,147 @@
+#include "models/resnet.h"
+
+#include <cmath>
+
+#include "engine/autograd.h"
+
+namespace motive {
+
+ResNet::ResNet(const ResNetConfig& cfg, Generator& gen, const ResNetOptions& options)
+    : config_(cfg), plan_(plan_resnet(cfg)) {
+  FreshTensors source(gen, options.dtype, options.device);
+  build(source, options.zero_init_residual);
+}
+
+ResNet::ResNet(const ResNetConfig& cfg, ParameterSource& source, bool zero_init_residual)
+    : config_(cfg), plan_(plan_resnet(cfg)) {
+  build(source, zero_init_residual);
+}
+
+void ResNet::build(ParameterSource& source, bool zero_init_residual) {
+  stem_ = make_conv_bn(plan_.stem, source, 1.0);
+  for (const auto& stage_plan : plan_.stages) {
+    std::vector<Block>& stage = stages_.emplace_back();
+    for (const BlockPlan& bp : stage_plan) {
+      Block& b = stage.emplace_back();
+      for (size_t i = 0; i < bp.main.size(); ++i) {
+        const bool last = i + 1 == bp.main.size();
+        b.main.push_back(make_conv_bn(bp.main[i], source, last && zero_init_residual ? 0.0 : 1.0));
+      }
+      b.has_shortcut = bp.shortcut.has_value();
+      if (b.has_shortcut) b.shortcut = make_conv_bn(*bp.shortcut, source, 1.0);
+    }
+  }
+  const Init linear = Init::uniform(1.0 / std::sqrt(static_cast<double>(plan_.features)));
+  fc_weight_ = source.parameter("head.fc.weight", {plan_.classes, plan_.features}, linear);
+  fc_bias_ = source.parameter("head.fc.bias", {plan_.classes}, linear);
+}
+
+ResNet::ConvBn ResNet::make_conv_bn(const ConvBnPlan& p, ParameterSource& source,
+                                    double gamma_init) {
+  ConvBn c;
+  c.conv_name = p.conv_name;
+  c.bn_name = p.bn_name;
+  c.conv.stride = p.stride;
+  c.conv.padding = p.padding;
+  c.weight = source.parameter(p.conv_name + ".weight", {p.out, p.kernel, p.kernel, p.in},
+                              Init::kaiming_fan_out());
+  c.gamma = source.parameter(p.bn_name + ".weight", {p.out}, Init::constant(gamma_init));
+  c.beta = source.parameter(p.bn_name + ".bias", {p.out}, Init::constant(0.0));
+  c.running_mean = source.buffer(p.bn_name + ".running_mean", {p.out}, 0.0);
+  c.running_var = source.buffer(p.bn_name + ".running_var", {p.out}, 1.0);
+  return c;
+}
+
+Tensor ResNet::conv_bn(const ConvBn& c, const Tensor& x, bool training, double bn_momentum) const {
+  return batch_norm2d(conv2d(x, c.weight, Tensor(), c.conv), c.gamma, c.beta, c.running_mean,
+                      c.running_var, training, bn_momentum);
+}
+
+Tensor ResNet::block_forward(const Block& b, const Tensor& x, bool training,
+                             double bn_momentum) const {
+  Tensor h = x;
+  for (size_t i = 0; i < b.main.size(); ++i) {
+    h = conv_bn(b.main[i], h, training, bn_momentum);
+    if (i + 1 < b.main.size()) h = relu(h);
+  }
+  const Tensor skip = b.has_shortcut ? conv_bn(b.shortcut, x, training, bn_momentum) : x;
+  return relu(h + skip);
+}
+
+Tensor ResNet::forward(const Tensor& x, bool training, double bn_momentum) const {
+  MOTIVE_CHECK(x.dim() == 4 && x.size(3) == config_.in_channels, config_.name,
+               ": expects NHWC input [N, H, W, ", config_.in_channels, "], got ",
+               shape_str(x.shape()));
+  Tensor h = relu(conv_bn(stem_, x, training, bn_momentum));
+  if (plan_.stem_max_pool) h = max_pool2d(h, Pool2dOptions{3, 2, 1});
+  for (const auto& stage : stages_)
+    for (const Block& b : stage) h = block_forward(b, h, training, bn_momentum);
+  return linear(global_avg_pool2d(h), fc_weight_, fc_bias_);
+}
+
+void ResNet::for_each_conv_bn(const std::function<void(const ConvBn&)>& f) const {
+  f(stem_);
+  for (const auto& stage : stages_)
+    for (const Block& b : stage) {
+      for (const ConvBn& c : b.main) f(c);
+      if (b.has_shortcut) f(b.shortcut);
+    }
+}
+
+NamedTensors ResNet::named_parameters() const {
+  NamedTensors out;
+  for_each_conv_bn([&](const ConvBn& c) {
+    out.emplace_back(c.conv_name + ".weight", c.weight);
+    out.emplace_back(c.bn_name + ".weight", c.gamma);
+    out.emplace_back(c.bn_name + ".bias", c.beta);
+  });
+  out.emplace_back("head.fc.weight", fc_weight_);
+  out.emplace_back("head.fc.bias", fc_bias_);
+  return out;
+}
+
+std::vector<Tensor> ResNet::parameters() const {
+  std::vector<Tensor> out;
+  for (const auto& named : named_parameters()) out.push_back(named.second);
+  return out;
+}
+
+NamedTensors ResNet::named_buffers() const {
+  NamedTensors out;
+  for_each_conv_bn([&](const ConvBn& c) {
+    out.emplace_back(c.bn_name + ".running_mean", c.running_mean);
+    out.emplace_back(c.bn_name + ".running_var", c.running_var);
+  });
+  return out;
+}
+
+NamedTensors ResNet::named_tensors() const {
+  NamedTensors out = named_parameters();
+  for (auto& named : named_buffers()) out.push_back(std::move(named));
+  return out;
+}
+
+void ResNet::load_state(const NamedTensors& state) const {
+  load_named_tensors(named_tensors(), state, config_.name + ": load_state");
+}
+
+int64_t ResNet::parameter_count() const { return motive::parameter_count(config_); }
+
+int64_t ResNet::flops_per_image(int64_t h, int64_t w) const { return forward_flops(config_, h, w); }
+
+void ResNet::recalibrate_batch_norm(int64_t count,
+                                    const std::function<Tensor(int64_t k)>& batch) const {
+  MOTIVE_CHECK(count >= 1, config_.name, ": BN recalibration needs at least one batch, got ",
+               count);
+  NoGradGuard no_grad;
+  // Momentum 1 on the first batch overwrites the buffers; resetting them first
+  // still matters, as 0 * NaN would keep a NaN from a diverged run.
+  for_each_conv_bn([](const ConvBn& c) {
+    Tensor mean = c.running_mean, var = c.running_var;
+    mean.fill_(0.0);
+    var.fill_(1.0);
+  });
+  for (int64_t k = 0; k < count; ++k) forward(batch(k), true, 1.0 / static_cast<double>(k + 1));
+}
+
+}  // namespace motive

@@ -1,0 +1,72 @@
+// Data sets by name: the real Fashion-MNIST found where Debian installs it,
+// MNIST under the data root, limits, each one's standard recipe, and the one
+// line an absent or unknown data set gives.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "data/idx.h"
+#include "data/loader.h"
+#include "data/registry.h"
+#include "tests/file_fixtures.h"
+
+using namespace motive;
+using namespace motive::test;
+
+TEST_CASE("fashion-mnist without a root: Debian's package, with limits and its recipe") {
+  DataSpec spec;
+  spec.name = "fashion-mnist";
+  spec.limit_train = 300;
+  spec.limit_test = 100;
+  const DataSplits data = open_data(spec);
+  CHECK(data.train->size() == 300);
+  CHECK(data.test->size() == 100);
+  CHECK(data.train->num_classes() == 10);
+  CHECK(data.train->class_names()[9] == "Ankle boot");
+  CHECK(data.train->label(0) == 9);  // the first training image is an ankle boot
+  check_mentions(data.description,
+                 {kFashionMnistDir, "300 train / 100 test", "28x28x1", "10 classes"});
+  CHECK(data.train_augment.crop == Crop::RandomPad);
+  CHECK(data.train_augment.padding == 2);
+  CHECK(data.train_augment.flip);
+  CHECK(data.test_augment.crop == Crop::None);
+  CHECK(data.test_augment.normalize.mean == std::vector<float>{kFashionMean});
+
+  LoaderOptions o;
+  o.batch_size = 64;
+  o.workers = 2;
+  Loader train(data.train, data.train_augment, o);
+  CHECK(train.next()->images.shape() == Shape{64, 28, 28, 1});
+
+  spec.augment = false;  // the train split transformed like the test split
+  CHECK(open_data(spec).train_augment.crop == Crop::None);
+}
+
+TEST_CASE("mnist under the data root; absent or unknown data sets say what to do") {
+  TempDir root;
+  DataSpec spec;
+  spec.name = "mnist";
+  spec.root = root.str();
+  check_mentions(error_of([&] { open_data(spec); }),
+                 {"data set 'mnist' not found", "train-images-idx3-ubyte",
+                  root / "mnist" + ", " + root.str(), "tools/fetch_data.sh mnist", "--data-root"});
+
+  std::vector<uint8_t> pixels(2 * 28 * 28, 7);
+  for (const char* split : {"train", "t10k"}) {
+    write_bytes(root / "mnist/" + split + "-images-idx3-ubyte", idx_bytes({2, 28, 28}, pixels));
+    write_bytes(root / "mnist/" + split + "-labels-idx1-ubyte", idx_bytes({2}, {3, 8}));
+  }
+  const DataSplits data = open_data(spec);
+  CHECK(data.train->size() == 2);
+  CHECK(data.test->label(1) == 8);
+  CHECK_FALSE(data.train_augment.flip);  // a mirrored digit is another digit
+  CHECK(data.test_augment.normalize.std == std::vector<float>{kMnistStd});
+
+  spec.name = "imagenet";
+  check_mentions(
+      error_of([&] { open_data(spec); }),
+      {"unknown data set 'imagenet'", "fashion-mnist, mnist, cifar10, cifar100", "folder:PATH"});
+  spec.name = "folder:";
+  check_mentions(error_of([&] { open_data(spec); }), {"unknown data set 'folder:'"});
+}

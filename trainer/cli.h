@@ -1,0 +1,35 @@
+// The command-line contract of motive's programs (DESIGN.md): --help prints
+// and exits 0; a bad flag or bad input (motive::Error) is one line on stderr
+// and exit code 2; any other failure is one line and exit code 1.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+#include <functional>
+
+#include "engine/error.h"
+
+namespace motive {
+
+// Parses `app`, then calls `run`; returns the process exit code. `program`
+// prefixes the error line ("trainer: unknown model ...").
+inline int run_cli(CLI::App& app, int argc, char** argv, const char* program,
+                   const std::function<void()>& run) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  try {
+    run();
+    return 0;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "%s: %s\n", program, e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: internal error: %s\n", program, e.what());
+    return 1;
+  }
+}
+
+}  // namespace motive
