@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
+#include <string>
 
 #include "engine/error.h"
 
@@ -15,6 +16,10 @@ namespace motive {
 // prefixes the error line ("trainer: unknown model ...").
 inline int run_cli(CLI::App& app, int argc, char** argv, const char* program,
                    const std::function<void()>& run) {
+  // CLI11's default adds a second line ("Run with --help ..."): keep it to one.
+  app.failure_message([program](const CLI::App*, const CLI::Error& e) {
+    return std::string(program) + ": " + e.what() + " (--help lists the options)\n";
+  });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

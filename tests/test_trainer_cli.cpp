@@ -1,0 +1,145 @@
+// The trainer program's contract (issue 6): bad flags, unknown data sets or
+// models, a base the motivated model cannot contain, a diverging loss: one
+// clear line on stderr and exit code 2, and nothing already written is lost.
+// --help works on every subcommand.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "engine/device.h"
+#include "tests/trainer_testing.h"
+#include "trainer/checkpoint.h"
+#include "trainer/run_parts.h"
+#include "trainer/train.h"
+
+using namespace motive;
+using namespace motive::test;
+
+namespace {
+
+// A run of seconds (4 steps an epoch); bad input is refused before any
+// training. Later flags override these.
+const std::string kSmall =
+    " --limit-train 128 --limit-test 32 --base resnet20x0.25 --motivated resnet20x0.5 "
+    "--batch-size 32 --epochs 1 --device cpu --workers 1 --quiet";
+
+size_t lines(const std::string& s) {
+  return static_cast<size_t>(std::count(s.begin(), s.end(), '\n'));
+}
+
+void check_refused(const std::string& args, const std::string& says, const TempDir& dir) {
+  INFO("trainer " << args);
+  const Exec e = run_trainer(args, dir);
+  CHECK(e.code == 2);
+  CHECK(lines(e.err) == 1);
+  CHECK_MESSAGE(e.err.find(says) != std::string::npos, e.err);
+}
+
+}  // namespace
+
+TEST_CASE("trainer cli: --help on the program and every subcommand") {
+  TempDir dir;
+  for (const char* args :
+       {"--help", "train --help", "eval --help", "export --help", "models --help"}) {
+    INFO(args);
+    const Exec e = run_trainer(args, dir);
+    CHECK(e.code == 0);
+    CHECK(e.out.find("Usage:") != std::string::npos);
+  }
+  CHECK(run_trainer("train --help", dir).out.find("--recalibrate") != std::string::npos);
+}
+
+TEST_CASE("trainer cli: bad input is one line and exit code 2, before anything is written") {
+  TempDir dir;
+  const std::string out = " --out " + (dir / "run");
+  check_refused("train --epochs 0" + kSmall, "--epochs", dir);
+  check_refused("train --bogus", "bogus", dir);
+  check_refused("train --optimizer lion" + kSmall, "--optimizer", dir);
+  check_refused("train --data nope" + kSmall + out, "unknown data set", dir);
+  check_refused("train --data-root /nonexistent --data mnist" + kSmall + out, "not found", dir);
+  check_refused("train" + kSmall + out + " --base resnet21", "resnet21", dir);
+  check_refused("train" + kSmall + out + " --base resnet32 --motivated resnet20", "cannot contain",
+                dir);
+  check_refused("train" + kSmall + out + " --trigger sometimes", "sometimes", dir);
+  check_refused("train" + kSmall + out + " --duration forever", "forever", dir);
+  check_refused("train" + kSmall + out + " --schedule zigzag", "zigzag", dir);
+  check_refused("train" + kSmall + out + " --motivated none --trigger always",
+                "needs a motivated model", dir);
+  check_refused("train" + kSmall + out + " --reference " + (dir / "absent"), "absent", dir);
+  check_refused("eval --checkpoint " + (dir / "absent.safetensors"), "absent.safetensors", dir);
+  check_refused("export --run " + (dir / "absent") + " --model base --out x.safetensors",
+                "config.json", dir);
+  if (!cuda_available())
+    check_refused("train" + kSmall + out + " --device cuda", "no usable GPU", dir);
+  CHECK_FALSE(std::filesystem::exists(dir / "run"));
+}
+
+TEST_CASE("trainer cli: an existing run is neither overwritten nor changed on resume") {
+  TempDir dir;
+  const std::string out = " --out " + (dir / "run");
+  REQUIRE(run_trainer("train" + kSmall + out, dir).code == 0);
+  const std::string config = read_text(dir / "run/config.json");
+  check_refused("train" + kSmall + out, "already holds a run", dir);
+  check_refused("train --resume " + (dir / "run") + " --lr 0.5", "--lr", dir);
+  CHECK(run_trainer("train --resume " + (dir / "run") + " --quiet --workers 1", dir).code == 0);
+  CHECK(read_text(dir / "run/config.json") == config);
+  check_refused(
+      "export --run " + (dir / "run") + " --model base --out " + (dir / "nowhere/x.safetensors"),
+      "nowhere", dir);
+}
+
+TEST_CASE("trainer cli: a base trained alone has no motivated model to export") {
+  TempDir dir;
+  const Exec e = run_trainer(
+      "train --limit-train 128 --limit-test 32 --base resnet20x0.25 "
+      "--batch-size 32 --epochs 1 --device cpu --quiet --out " +
+          (dir / "run"),
+      dir);
+  REQUIRE_MESSAGE(e.code == 0, e.err);
+  const nlohmann::json summary = read_json(dir / "run/summary.json");
+  CHECK(summary.at("motivated").is_null());
+  CHECK(summary.at("motivated_steps") == 0);
+  CHECK(summary.at("acc_motivated").is_null());
+  CHECK(summary.at("train_flops_motivated") == 0);
+  check_refused(
+      "export --run " + (dir / "run") + " --model motivated --out " + (dir / "m.safetensors"),
+      "no motivated model", dir);
+}
+
+TEST_CASE("trainer cli: a diverging loss stops the run, names the step, keeps the checkpoint") {
+  TempDir dir;
+  SUBCASE("in the first epoch: no checkpoint yet") {
+    const Exec e = run_trainer("train" + kSmall + " --lr 1e30 --out " + (dir / "run"), dir);
+    CHECK(e.code == 2);
+    CHECK(lines(e.err) == 1);
+    CHECK(e.err.find("diverged") != std::string::npos);
+    CHECK(e.err.find("at step ") != std::string::npos);
+    CHECK(e.err.find("no checkpoint") != std::string::npos);
+    CHECK(std::filesystem::exists(dir / "run/config.json"));
+    CHECK_FALSE(std::filesystem::exists(dir / "run/checkpoint.safetensors"));
+  }
+  SUBCASE("in the second epoch: the first epoch's checkpoint stays") {
+    // 4 steps an epoch; the rate jumps by 1e30 at step 4, the first of epoch 2.
+    const Exec e = run_trainer(
+        "train" + kSmall + " --epochs 3 --schedule step:4:1e30 --lr 0.05 --out " + (dir / "run"),
+        dir);
+    CHECK(e.code == 2);
+    CHECK(lines(e.err) == 1);
+    CHECK_MESSAGE(e.err.find("epoch 2, ") != std::string::npos, e.err);
+    CHECK(e.err.find("after epoch 1") != std::string::npos);
+    // The kept checkpoint is whole and resumable into the same pair.
+    const RunConfig config = load_run_config(dir / "run");
+    const NestedPair pair = build_pair(config);
+    const auto optimizer = make_optimizer(config, pair);
+    MotivationPolicy policy(policy_spec(config), 12, config.seed);
+    const TrainState state =
+        load_checkpoint(checkpoint_path(dir / "run"), pair, *optimizer, policy);
+    CHECK(state.counters.epochs_done == 1);
+    CHECK(state.counters.steps == 4);
+    // Every step before the diverging one is in metrics.jsonl.
+    const size_t logged = read_records(dir / "run", "step").size();
+    CHECK(logged >= 4);
+    CHECK(e.err.find("at step " + std::to_string(logged) + " ") != std::string::npos);
+  }
+}

@@ -1,0 +1,90 @@
+// Resume (issue 6): a run interrupted after its first epoch and continued with
+// `--resume` gives the same losses, bit for bit, as the run left alone: the
+// checkpoint carries the weights, both models' BN statistics, the optimizer
+// state, the policy's state and the data position.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tests/trainer_testing.h"
+#include "trainer/train.h"
+
+using namespace motive;
+using namespace motive::test;
+
+namespace {
+
+// What must not depend on an interruption: every step's record, and the
+// accuracies and counts of each epoch.
+void check_same_records(const std::string& a, const std::string& b) {
+  const auto steps_a = read_records(a, "step"), steps_b = read_records(b, "step");
+  REQUIRE(steps_a.size() == steps_b.size());
+  for (size_t i = 0; i < steps_a.size(); ++i) {
+    INFO("step " << i);
+    CHECK(steps_a[i] == steps_b[i]);  // loss, lr, model, FLOPs: exact
+  }
+  CHECK(read_records(a, "epoch") == read_records(b, "epoch"));
+}
+
+nlohmann::json without_times(nlohmann::json summary) {
+  for (const char* key : {"wall_seconds", "train_seconds", "images_per_second"}) summary.erase(key);
+  return summary;
+}
+
+TrainOptions stop_after_first_epoch() {
+  TrainOptions o;
+  o.quiet = true;
+  o.after_epoch = [](int64_t epochs_done) { return epochs_done < 1; };
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("trainer resume: interrupted after epoch 1 and resumed = uninterrupted, bit for bit") {
+  TempDir dir;
+  RunConfig config = tiny_run(dir / "whole");
+  config.recalibrate = 2;  // evaluation with recalibration must leave training untouched
+  const nlohmann::json whole = train_new(config, {true, {}, {}});
+  CHECK(whole.at("motivated_steps").get<int64_t>() > 0);
+  CHECK(whole.at("motivated_steps").get<int64_t>() < whole.at("steps").get<int64_t>());
+
+  config.out = dir / "resumed";
+  CHECK(train_new(config, stop_after_first_epoch()).is_null());
+  CHECK_FALSE(std::filesystem::exists(config.out + "/summary.json"));
+  // A crash in the middle of epoch 2 leaves records the checkpoint does not
+  // cover; the resumed run must cut them off, not repeat them.
+  std::ofstream(config.out + "/metrics.jsonl", std::ios::app)
+      << R"({"type":"step","step":8,"epoch":1,"model":"base","loss":9.9})" << '\n';
+  const nlohmann::json resumed = train_resume(config.out, {true, 1, {}});  // another worker count
+
+  check_same_records(dir / "whole", config.out);
+  CHECK(without_times(resumed) == without_times(whole));
+}
+
+TEST_CASE("trainer resume: recalibrated evaluation does not change the training") {
+  TempDir dir;
+  RunConfig config = tiny_run(dir / "plain");
+  config.epochs = 1;
+  const nlohmann::json plain = train_new(config, {true, {}, {}});
+  config.out = dir / "recalibrated";
+  config.recalibrate = 3;
+  const nlohmann::json recalibrated = train_new(config, {true, {}, {}});
+  const auto a = read_records(dir / "plain", "step"), b = read_records(config.out, "step");
+  CHECK(a == b);
+  CHECK(plain.at("acc_base") == recalibrated.at("acc_base"));
+  CHECK(plain.at("acc_motivated") == recalibrated.at("acc_motivated"));
+  CHECK(plain.at("acc_base_recalibrated").is_null());
+  CHECK(recalibrated.at("acc_base_recalibrated").is_number());
+  CHECK(recalibrated.at("acc_motivated_recalibrated").is_number());
+}
+
+TEST_CASE("trainer resume: a finished run resumes to the same summary") {
+  TempDir dir;
+  RunConfig config = tiny_run(dir / "run");
+  config.epochs = 1;
+  const nlohmann::json done = train_new(config, {true, {}, {}});
+  const nlohmann::json again = train_resume(config.out, {true, {}, {}});
+  CHECK(without_times(again) == without_times(done));
+  CHECK(read_records(config.out, "step").size() == 8);
+}

@@ -1,0 +1,278 @@
+#include "trainer/train.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <memory>
+
+#include "engine/device.h"
+#include "engine/ops.h"
+#include "engine/schedule.h"
+#include "trainer/checkpoint.h"
+#include "trainer/evaluate.h"
+#include "trainer/metrics.h"
+#include "trainer/progress.h"
+#include "trainer/run_parts.h"
+
+namespace motive {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+RunConfig with_data_facts(RunConfig config, const DataSplits& data) {
+  record_data_facts(config, data);
+  return config;
+}
+
+// Mean training loss of each model over an epoch, for the epoch record.
+struct LossMeans {
+  double sum[2] = {0, 0};
+  int64_t count[2] = {0, 0};
+  void add(Role r, double loss) {
+    sum[static_cast<int>(r)] += loss;
+    ++count[static_cast<int>(r)];
+  }
+  nlohmann::json mean(Role r) const {
+    const int i = static_cast<int>(r);
+    return count[i] ? nlohmann::json(sum[i] / static_cast<double>(count[i])) : nlohmann::json();
+  }
+};
+
+class Run {
+ public:
+  Run(const RunConfig& config, const TrainOptions& options, bool resuming)
+      : data_(open_run_data(config)),
+        config_(with_data_facts(config, data_)),
+        pair_(build_pair(config_)),
+        optimizer_(make_optimizer(config_, pair_)),
+        train_(make_train_loader(config_, data_)),
+        test_(make_test_loader(config_, data_)),
+        total_steps_(config_.epochs * train_->batches_per_epoch()),
+        schedule_(make_schedule(config_.schedule, config_.lr, total_steps_)),
+        policy_(policy_spec(config_), total_steps_, config_.seed),
+        options_(options),
+        progress_(options.quiet, train_->batches_per_epoch()) {
+    if (config_.recalibrate > 0) recalibration_ = make_train_loader(config_, data_);
+    if (!config_.reference.empty()) reference_flops_ = reference_train_flops(config_);
+    for (Role r : {Role::Base, Role::Motivated})
+      forward_flops_[static_cast<int>(r)] =
+          pair_.model(r).flops_per_image(config_.image_height, config_.image_width);
+    if (resuming) check_data_unchanged(config);
+  }
+
+  void start_fresh() {
+    const std::string& dir = config_.out;
+    MOTIVE_CHECK(!fs::exists(dir + "/config.json"), "'", dir,
+                 "' already holds a run: continue it with --resume ", dir,
+                 ", or give another --out");
+    fs::create_directories(dir);
+    save_run_config(config_, dir);
+    metrics_.emplace(dir + "/metrics.jsonl", std::nullopt);
+    announce("training");
+  }
+
+  void resume() {
+    const std::string& dir = config_.out;
+    MOTIVE_CHECK(fs::exists(checkpoint_path(dir)), "'", dir,
+                 "' has no checkpoint: no epoch of that run finished, so start it anew");
+    state_ = load_checkpoint(checkpoint_path(dir), pair_, *optimizer_, policy_);
+    train_->seek(state_.next_batch);
+    first_step_ = state_.counters.steps;
+    wall_before_ = state_.counters.wall_seconds;
+    metrics_.emplace(dir + "/metrics.jsonl", state_.metrics_bytes);
+    announce("resuming at epoch " + std::to_string(state_.counters.epochs_done + 1) + " of");
+  }
+
+  nlohmann::json train() {
+    for (int64_t epoch = state_.counters.epochs_done; epoch < config_.epochs; ++epoch) {
+      train_epoch(epoch);
+      end_epoch(epoch);
+      if (options_.after_epoch && !options_.after_epoch(epoch + 1)) return nullptr;
+    }
+    state_.counters.wall_seconds = wall_seconds();
+    const nlohmann::json summary =
+        summary_json(config_, state_.counters, policy_, state_.last_accuracy, reference_flops_);
+    write_json_file(config_.out + "/summary.json", summary);
+    progress_.line(result_line(config_, summary));
+    return summary;
+  }
+
+ private:
+  // A resumed run must see the data its config recorded.
+  void check_data_unchanged(const RunConfig& recorded) const {
+    MOTIVE_CHECK(recorded.in_channels == config_.in_channels &&
+                     recorded.num_classes == config_.num_classes &&
+                     recorded.image_height == config_.image_height &&
+                     recorded.image_width == config_.image_width,
+                 "the data set ", config_.data, " is not what the run was trained on (",
+                 recorded.image_height, "x", recorded.image_width, "x", recorded.in_channels, ", ",
+                 recorded.num_classes, " classes; now ", config_.image_height, "x",
+                 config_.image_width, "x", config_.in_channels, ", ", config_.num_classes, ")");
+  }
+
+  void announce(const std::string& what) {
+    progress_.line(
+        "trainer: " + what + " " +
+        run_banner(config_, policy_.describe(), data_.description, train_->batches_per_epoch()));
+  }
+
+  double wall_seconds() const { return wall_before_ + seconds_since(session_start_); }
+
+  // The switch: picking the model the step runs. Nothing may be copied; the
+  // engine's copy counter proves it.
+  const ResNet& select(Role role) {
+    const Device device = config_.run_device();
+    const int64_t before = memory_stats(device).bytes_copied;
+    const ResNet& model = pair_.model(role);
+    const int64_t copied = memory_stats(device).bytes_copied - before;
+    if (state_.last_role && *state_.last_role != role) {
+      ++state_.counters.switches;
+      state_.counters.switch_bytes_copied += copied;
+    }
+    state_.last_role = role;
+    return model;
+  }
+
+  // One optimizer step of `model`; returns the loss. A non-finite loss returns
+  // before backward, leaving weights and optimizer state untouched.
+  double step(const ResNet& model, const Batch& batch, double lr) {
+    optimizer_->set_lr(lr);
+    optimizer_->zero_grad();
+    const Tensor loss = cross_entropy(model.forward(batch.images, true), batch.labels);
+    const double value = loss.item();
+    if (!std::isfinite(value)) return value;
+    loss.backward();
+    optimizer_->step();
+    return value;
+  }
+
+  [[noreturn]] void diverged(int64_t step_index, int64_t epoch, Role role, double loss) const {
+    const int64_t done = state_.counters.epochs_done;
+    const std::string kept = done > 0 ? checkpoint_path(config_.out) +
+                                            " keeps the state after epoch " + std::to_string(done)
+                                      : std::string("no epoch finished, so there is no checkpoint");
+    fail("training diverged: the loss is ", loss, " at step ", step_index,
+         " (counted from 0, as in metrics.jsonl; epoch ", epoch + 1, ", ", role_name(role),
+         " model); ", kept, ", and metrics.jsonl every step before; try a lower --lr");
+  }
+
+  void train_epoch(int64_t epoch) {
+    RunCounters& c = state_.counters;
+    losses_ = LossMeans{};
+    const Clock::time_point epoch_start = Clock::now();
+    while (auto batch = train_->next()) {
+      const int64_t index = c.steps;
+      const Role role = policy_.next_role();
+      const double lr = schedule_->lr_at(index);
+      double loss = 0;
+      try {
+        loss = step(select(role), *batch, lr);
+      } catch (const Error& e) {
+        fail("step ", index, " (epoch ", epoch + 1, ", ", role_name(role), " model): ", e.what());
+      }
+      if (!std::isfinite(loss)) diverged(index, epoch, role, loss);
+      policy_.observe(loss);
+      const int64_t images = batch->images.size(0);
+      c.add_step(role, images, forward_flops_[static_cast<int>(role)]);
+      losses_.add(role, loss);
+      session_images_ += images;
+      const std::vector<int64_t>& starts = policy_.activation_steps();
+      const bool activation =
+          role == Role::Motivated && std::binary_search(starts.begin(), starts.end(), index);
+      metrics_->write(step_json({index, epoch, role, loss, lr, c.train_flops(), activation}));
+      report(epoch, role, loss, session_train_seconds_ + seconds_since(epoch_start));
+    }
+    const double seconds = seconds_since(epoch_start);
+    c.train_seconds += seconds;
+    session_train_seconds_ += seconds;
+  }
+
+  void report(int64_t epoch, Role role, double loss, double train_seconds) {
+    const int64_t session_steps = state_.counters.steps - first_step_;
+    StepProgress p;
+    p.epoch = epoch;
+    p.epochs = config_.epochs;
+    p.steps_done = state_.counters.steps;
+    p.total_steps = total_steps_;
+    p.loss = loss;
+    p.role = role;
+    p.activations = policy_.activations();
+    p.images_per_second = static_cast<double>(session_images_) / std::max(train_seconds, 1e-9);
+    p.eta_seconds = train_seconds / static_cast<double>(std::max<int64_t>(session_steps, 1)) *
+                    static_cast<double>(total_steps_ - state_.counters.steps);
+    progress_.step(p);
+  }
+
+  void end_epoch(int64_t epoch) {
+    RunCounters& c = state_.counters;
+    state_.last_accuracy = evaluate_pair(pair_, config_.has_motivated(), *test_,
+                                         recalibration_.get(), config_.recalibrate);
+    nlohmann::json record = state_.last_accuracy;
+    record["type"] = "epoch";
+    record["epoch"] = epoch;
+    record["steps"] = c.steps;
+    record["train_flops"] = c.train_flops();
+    record["train_loss_base"] = losses_.mean(Role::Base);
+    record["train_loss_motivated"] = losses_.mean(Role::Motivated);
+    record["motivated_steps"] = policy_.motivated_steps();
+    record["activations"] = policy_.activations();
+    metrics_->write(record);
+    progress_.line(epoch_line(config_, record));
+    c.epochs_done = epoch + 1;
+    c.wall_seconds = wall_seconds();
+    state_.next_batch = train_->position();
+    state_.metrics_bytes = metrics_->bytes();
+    save_checkpoint(checkpoint_path(config_.out), config_, pair_, *optimizer_, policy_, state_);
+  }
+
+  DataSplits data_;
+  RunConfig config_;
+  NestedPair pair_;
+  std::unique_ptr<Optimizer> optimizer_;
+  std::unique_ptr<Loader> train_, test_, recalibration_;
+  int64_t total_steps_;
+  std::unique_ptr<LRSchedule> schedule_;
+  MotivationPolicy policy_;
+  TrainOptions options_;
+  Progress progress_;
+  std::optional<int64_t> reference_flops_;
+  int64_t forward_flops_[2] = {0, 0};
+  TrainState state_;
+  std::optional<MetricsLog> metrics_;
+  LossMeans losses_;
+  // This session (a resumed run starts a new one): for images/s and the ETA.
+  const Clock::time_point session_start_ = Clock::now();
+  double session_train_seconds_ = 0;
+  int64_t session_images_ = 0;
+  int64_t first_step_ = 0;
+  double wall_before_ = 0;
+};
+
+}  // namespace
+
+nlohmann::json train_new(RunConfig config, const TrainOptions& options) {
+  MOTIVE_CHECK(!config.out.empty(), "train: no output directory (--out)");
+  set_allow_tf32(config.tf32);
+  Run run(config, options, false);
+  run.start_fresh();
+  return run.train();
+}
+
+nlohmann::json train_resume(const std::string& run_dir, const TrainOptions& options) {
+  RunConfig config = load_run_config(run_dir);
+  config.out = run_dir;  // the directory may have moved since
+  if (options.workers) config.workers = *options.workers;
+  config.device = resolve_device(config.device);  // a GPU run resumes only where there is one
+  set_allow_tf32(config.tf32);
+  Run run(config, options, true);
+  run.resume();
+  return run.train();
+}
+
+}  // namespace motive

@@ -1,0 +1,174 @@
+// `trainer train`: flags -> a resolved RunConfig -> trainer/train.h.
+#include <ctime>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "engine/error.h"
+#include "trainer/commands.h"
+#include "trainer/run_parts.h"
+#include "trainer/train.h"
+
+namespace motive {
+namespace {
+
+// `trainer train` with no flags at all is the README's main job: on a CPU it
+// reads this subset, so that it ends in minutes. Any flag, and all data is read.
+constexpr int64_t kCpuLimitTrain = 12000, kCpuLimitTest = 2000;
+
+struct TrainFlags {
+  RunConfig config;
+  std::string motivated = "resnet20";  // "none" or the default as documented below
+  std::string device = "auto";
+  std::string resume;
+  bool quiet = false;
+  // Options whose presence changes the resolution.
+  CLI::Option *base_opt = nullptr, *motivated_opt = nullptr, *trigger_opt = nullptr,
+              *lr_opt = nullptr, *wd_opt = nullptr;
+};
+
+// runs/YYYYmmdd-HHMMSS: a fresh directory per run unless --out names one.
+std::string default_out_dir() {
+  const std::time_t now = std::time(nullptr);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "runs/%Y%m%d-%H%M%S", std::localtime(&now));
+  return buf;
+}
+
+// The flags the command line gave, by name.
+std::vector<std::string> given_flags(const CLI::App& cmd) {
+  std::vector<std::string> names;
+  for (const CLI::Option* opt : cmd.get_options())
+    if (opt->count() > 0) names.push_back(opt->get_name());
+  return names;
+}
+
+// The settings the flags leave open, decided. See --help for each rule.
+RunConfig resolve(const TrainFlags& f, bool no_flags) {
+  RunConfig c = f.config;
+  // With --base alone the user asked for standard training of that base.
+  const bool motivated_given = f.motivated_opt->count() > 0;
+  c.motivated = f.motivated == "none" || (!motivated_given && f.base_opt->count() > 0)
+                    ? std::string()
+                    : f.motivated;
+  if (!c.has_motivated()) {
+    MOTIVE_CHECK(f.trigger_opt->count() == 0 || c.trigger == "never", "--trigger ", c.trigger,
+                 " needs a motivated model (--motivated NAME); without one the base trains alone");
+    c.trigger = "never";
+  }
+  const bool adamw = c.optimizer == "adamw";
+  if (f.lr_opt->count() == 0) c.lr = adamw ? 1e-3 : 0.1;
+  if (f.wd_opt->count() == 0) c.weight_decay = adamw ? 0.05 : 5e-4;
+  c.device = resolve_device(f.device);
+  if (no_flags && c.device == "cpu") {
+    c.limit_train = kCpuLimitTrain;
+    c.limit_test = kCpuLimitTest;
+  }
+  if (c.out.empty()) c.out = default_out_dir();
+  return c;
+}
+
+// --resume takes every setting from the run's config.json: any flag that would
+// change the run is refused rather than silently ignored.
+void check_resume_flags(const CLI::App& cmd) {
+  static const std::set<std::string> allowed = {"--resume", "--quiet", "--workers"};
+  for (const std::string& name : given_flags(cmd))
+    if (allowed.count(name) == 0)
+      fail("--resume continues the run with the settings in its config.json; ", name,
+           " cannot change them (only --quiet and --workers may be given)");
+}
+
+}  // namespace
+
+Command add_train_command(CLI::App& app) {
+  CLI::App* cmd = app.add_subcommand(
+      "train",
+      "train a base model and a motivated model that contains it (with no flags at all: "
+      "resnet20x0.5 in resnet20 on Fashion-MNIST, loss-decrease:1 + steps:1, 3 epochs; on a CPU "
+      "the first " +
+          std::to_string(kCpuLimitTrain) + " training and " + std::to_string(kCpuLimitTest) +
+          " test images)");
+  // A flag given twice takes the last value, as with most programs (scripts
+  // append overrides to a base command line).
+  cmd->option_defaults()->always_capture_default()->multi_option_policy(
+      CLI::MultiOptionPolicy::TakeLast);
+  auto f = std::make_shared<TrainFlags>();
+  RunConfig& c = f->config;
+  const CLI::Range count(1, 1'000'000'000);
+  const CLI::Range limit(-1, 2'000'000'000);
+
+  cmd->add_option("--data", c.data,
+                  "data set: fashion-mnist, mnist, cifar10, cifar100, cifar100-coarse, "
+                  "folder:PATH");
+  cmd->add_option("--data-root", c.data_root,
+                  "where data sets are looked for "
+                  "(default: $MOTIVE_DATA_ROOT, else "
+                  "~/.local/share/motive/datasets)");
+  cmd->add_option("--limit-train", c.limit_train, "first N training images (-1: all)")
+      ->check(limit);
+  cmd->add_option("--limit-test", c.limit_test, "first N test images (-1: all)")->check(limit);
+  cmd->add_flag("!--no-augment", c.augment,
+                "train on the images as they are (default: the data set's standard augmentation, "
+                "e.g. random crop and flip)");
+  f->base_opt =
+      cmd->add_option("--base", c.base, "the base model (`trainer models` lists presets)");
+  f->motivated_opt = cmd->add_option(
+      "--motivated", f->motivated,
+      "the motivated model, which must contain the base; none: train the base alone (the "
+      "default when --base is given without --motivated)");
+  f->trigger_opt = cmd->add_option(
+      "--trigger", c.trigger,
+      "when the motivated model trains: loss-decrease:K, random-rate:P, random-count:N, "
+      "always (standard training of the motivated model), never (of the base)");
+  cmd->add_option("--duration", c.duration, "how long per activation: steps:M, while-improving");
+  cmd->add_option("--epochs", c.epochs, "passes over the training set")->check(count);
+  cmd->add_option("--batch-size", c.batch_size, "images per step")->check(count);
+  f->lr_opt = cmd->add_option("--lr", c.lr,
+                              "base learning rate, the peak for onecycle (default: 0.1 for sgd, "
+                              "1e-3 for adamw)")
+                  ->check(CLI::PositiveNumber);
+  cmd->add_option("--optimizer", c.optimizer, "sgd or adamw")
+      ->check(CLI::IsMember({"sgd", "adamw"}));
+  cmd->add_option("--momentum", c.momentum, "SGD momentum; AdamW's beta1")
+      ->check(CLI::Range(0.0, 0.999999));
+  f->wd_opt = cmd->add_option("--weight-decay", c.weight_decay,
+                              "weight decay, not on norms and biases (default: 5e-4 for sgd, "
+                              "0.05 for adamw)")
+                  ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--schedule", c.schedule,
+                  "learning-rate schedule: constant, step:N[:gamma], "
+                  "cosine[:warmup=N][:min_lr=X], onecycle[:pct_start=X]");
+  cmd->add_option("--bn-stats", c.bn_stats,
+                  "BN running statistics: separate (one set per model) or shared")
+      ->check(CLI::IsMember({"separate", "shared"}));
+  cmd->add_option("--recalibrate", c.recalibrate,
+                  "also evaluate after recomputing BN statistics over N training batches (0: off)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1'000'000}));
+  cmd->add_option("--device", f->device, "cpu, cuda or auto (the GPU when one is usable)")
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  cmd->add_flag("--tf32", c.tf32, "TF32 tensor-core math for float32 on CUDA");
+  cmd->add_option("--workers", c.workers, "loader threads (0: one per core)")
+      ->check(CLI::Range(0, 1024));
+  cmd->add_option("--out", c.out, "the run directory (default: runs/YYYYmmdd-HHMMSS)");
+  cmd->add_option("--seed", c.seed, "seed of the initialisation, data order and policy");
+  cmd->add_option("--reference", c.reference,
+                  "a finished standalone run of the motivated model (--trigger always) on the "
+                  "same data and epochs: adds F_Ratio and ACC/F_Ratio to the summary");
+  cmd->add_option("--resume", f->resume, "continue the run in this directory from its checkpoint");
+  cmd->add_flag("--quiet", f->quiet, "print nothing but errors");
+
+  return {cmd, [f, cmd] {
+            TrainOptions options;
+            options.quiet = f->quiet;
+            if (!f->resume.empty()) {
+              check_resume_flags(*cmd);
+              if (cmd->count("--workers") > 0) options.workers = f->config.workers;
+              train_resume(f->resume, options);
+            } else {
+              train_new(resolve(*f, given_flags(*cmd).empty()), options);
+            }
+          }};
+}
+
+}  // namespace motive
