@@ -25,10 +25,9 @@ std::vector<std::shared_ptr<Node>> reverse_topological(const std::shared_ptr<Nod
   while (!stack.empty()) {
     auto node = std::move(stack.back());
     stack.pop_back();
-    for (const Tensor& in : node->inputs) {
-      if (!in.defined() || in.is_leaf()) continue;
-      const auto& next = in.impl().grad_fn;
-      if (seen.insert(next.get()).second) stack.push_back(next);
+    for (const Edge& in : node->inputs) {
+      if (in.producer != nullptr && seen.insert(in.producer.get()).second)
+        stack.push_back(in.producer);
     }
     nodes.push_back(std::move(node));
   }
@@ -60,9 +59,16 @@ Tensor record(const char* name, Tensor out, std::vector<Tensor> inputs, Backward
   if (!needs_grad(inputs)) return out;
   auto node = std::make_shared<Node>();
   node->name = name;
-  for (Tensor& in : inputs)
-    if (in.defined() && !in.requires_grad()) in = Tensor();
-  node->inputs = std::move(inputs);
+  node->inputs.reserve(inputs.size());
+  for (const Tensor& in : inputs) {
+    Edge& e = node->inputs.emplace_back();
+    if (!in.defined() || !in.requires_grad()) continue;
+    e.shape = in.shape();
+    if (in.is_leaf())
+      e.leaf = in;
+    else
+      e.producer = in.impl().grad_fn;
+  }
   node->backward = std::move(backward);
   node->sequence = g_next_sequence++;
   out.impl().requires_grad = true;
@@ -119,15 +125,15 @@ void Tensor::backward(const Tensor& seed) const {
     MOTIVE_CHECK(g_in.size() == node->inputs.size(), node->name, " backward: returned ",
                  g_in.size(), " gradients for ", node->inputs.size(), " inputs");
     for (size_t i = 0; i < g_in.size(); ++i) {
-      const Tensor& in = node->inputs[i];
+      const Edge& in = node->inputs[i];
       if (!in.defined() || !g_in[i].defined()) continue;
-      MOTIVE_CHECK(g_in[i].shape() == in.shape(), node->name, " backward: gradient ", i,
+      MOTIVE_CHECK(g_in[i].shape() == in.shape, node->name, " backward: gradient ", i,
                    " has shape ", shape_str(g_in[i].shape()), ", input has ",
-                   shape_str(in.shape()));
-      if (in.is_leaf()) {
-        accumulate_leaf_grad(in, g_in[i]);
+                   shape_str(in.shape));
+      if (in.leaf.defined()) {
+        accumulate_leaf_grad(in.leaf, g_in[i]);
       } else {
-        Tensor& acc = pending[in.impl().grad_fn.get()];
+        Tensor& acc = pending[in.producer.get()];
         acc = acc.defined() ? add(acc, g_in[i]) : g_in[i];
       }
     }

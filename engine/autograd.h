@@ -1,6 +1,6 @@
 // Define-by-run tape. Every differentiable op calls record(): when grad mode is
-// on and an input requires grad, the output gets a Node holding the inputs and
-// a backward closure. backward() walks the nodes in reverse creation order
+// on and an input requires grad, the output gets a Node holding one Edge per
+// input and a backward closure. backward() walks the nodes in reverse creation order
 // (a valid reverse topological order: a node is always created after the nodes
 // of its inputs), accumulates gradients, and releases each node as it goes.
 //
@@ -20,9 +20,23 @@ namespace motive {
 // Tensor where an input needs none). Gradients may have any strides.
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_out)>;
 
+struct Node;
+
+// Where one input's gradient goes. A Node refers to the *producer* of a
+// non-leaf input, never to the input tensor itself: an activation then lives
+// only as long as the user's handles and the closures that saved it (as in
+// PyTorch), not until backward. Leaves (parameters) are held, since their grad
+// storage receives the gradient.
+struct Edge {
+  std::shared_ptr<Node> producer;  // the input's grad_fn, for a non-leaf input
+  Tensor leaf;                     // the input itself, for a leaf
+  Shape shape;                     // the input's shape, to check its gradient
+  bool defined() const { return producer != nullptr || leaf.defined(); }
+};
+
 struct Node {
-  std::string name;            // op name, for errors ("conv2d backward: ...")
-  std::vector<Tensor> inputs;  // undefined where the input does not require grad
+  std::string name;          // op name, for errors ("conv2d backward: ...")
+  std::vector<Edge> inputs;  // undefined where the input does not require grad
   BackwardFn backward;
   uint64_t sequence = 0;       // creation order
 };

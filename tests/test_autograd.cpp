@@ -114,6 +114,21 @@ TEST_CASE("the graph is released after backward") {
   CHECK_THROWS_WITH_AS(loss.backward(), doctest::Contains("already released"), Error);
 }
 
+TEST_CASE("an activation nothing saved dies in forward, not at backward") {
+  Generator gen(0);
+  const Tensor x = randn({1000}, gen).requires_grad_();
+  const int64_t bytes = 1000 * 4;
+  const int64_t before = memory_stats().current_bytes;
+  // (x*3 + 1) feeds relu, which saves only its output; the two intermediates
+  // have no handle left once the expression is built.
+  const Tensor y = relu(x * 3.0 + 1.0);
+  const Tensor loss = sum(y);
+  CHECK(memory_stats().current_bytes - before <= bytes + 64);  // y and the scalar loss
+  loss.backward();
+  const std::vector<double> xv = x.to_vector(), gv = x.grad().to_vector();
+  for (size_t i = 0; i < xv.size(); ++i) CHECK(gv[i] == (3 * xv[i] + 1 > 0 ? 3.0 : 0.0));
+}
+
 TEST_CASE("thousands of steps leave no memory behind") {
   Generator gen(5);
   Tensor w = randn({32, 16}, gen).requires_grad_();
