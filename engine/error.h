@@ -17,14 +17,28 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& what) : std::runtime_error(what) {}
 };
 
+// Thrown when an allocation fails or would pass the device's memory limit
+// (set_memory_limit): still bad input (a batch too large for the device), but
+// the trainer can say what to change.
+class OutOfMemory : public Error {
+ public:
+  using Error::Error;
+};
+
 std::string shape_str(const Shape& s);
 
-// Builds the message from any streamable pieces: MOTIVE_CHECK(cond, "op", ": shape ", ...).
+// The message from any streamable pieces.
 template <class... Parts>
-[[noreturn]] void fail(const Parts&... parts) {
+std::string message(const Parts&... parts) {
   std::ostringstream os;
   (os << ... << parts);
-  throw Error(os.str());
+  return os.str();
+}
+
+// MOTIVE_CHECK(cond, "op", ": shape ", ...) throws this.
+template <class... Parts>
+[[noreturn]] void fail(const Parts&... parts) {
+  throw Error(message(parts...));
 }
 
 #define MOTIVE_CHECK(cond, ...)          \

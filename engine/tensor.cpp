@@ -49,11 +49,22 @@ std::string shape_str(const Shape& s) {
 namespace {
 
 struct Counters {
-  std::atomic<int64_t> current{0}, peak{0}, allocations{0}, copied{0};
+  std::atomic<int64_t> current{0}, peak{0}, allocations{0}, copied{0}, limit{0};
 };
 Counters& counters(Device d) {
   static Counters cpu, cuda;
   return d == Device::CPU ? cpu : cuda;
+}
+
+double mib(int64_t bytes) { return std::round(static_cast<double>(bytes) / (1 << 20) * 10) / 10; }
+
+void check_limit(Device d, int64_t bytes) {
+  const Counters& c = counters(d);
+  const int64_t limit = c.limit.load(), now = c.current.load();
+  if (limit > 0 && now + bytes > limit)
+    throw OutOfMemory(message("out of ", device_name(d), " memory: allocating ", mib(bytes),
+                              " MiB with ", mib(now), " MiB in use passes the limit of ",
+                              mib(limit), " MiB"));
 }
 
 void count_alloc(Device d, int64_t bytes) {
@@ -74,6 +85,12 @@ MemoryStats memory_stats(Device d) {
 
 void reset_peak_memory(Device d) { counters(d).peak = counters(d).current.load(); }
 
+void set_memory_limit(Device d, int64_t bytes) {
+  MOTIVE_CHECK(bytes >= 0, "set_memory_limit: negative limit ", bytes);
+  counters(d).limit = bytes;
+}
+int64_t memory_limit(Device d) { return counters(d).limit.load(); }
+
 void fail_no_cuda() {
   fail("cuda: this build has no CUDA backend (configure with -DMOTIVE_CUDA=ON)");
 }
@@ -87,6 +104,7 @@ Storage::Storage(size_t nbytes, Device device, bool zero_fill) : nbytes_(nbytes)
   // Uninitialised memory is filled with 0xFF bytes (NaN for floats) when
   // poisoning is on, so a kernel that misses an element fails its test.
   const int fill = zero_fill ? 0 : (g_poison ? 0xFF : -1);
+  check_limit(device, static_cast<int64_t>(nbytes));
   if (device == Device::CUDA) {
 #ifdef MOTIVE_WITH_CUDA
     data_ = cuda::allocate(nbytes);
@@ -98,7 +116,8 @@ Storage::Storage(size_t nbytes, Device device, bool zero_fill) : nbytes_(nbytes)
     // 64-byte alignment keeps Eigen's vectorised paths on aligned loads.
     const size_t rounded = (std::max<size_t>(nbytes, 1) + 63) / 64 * 64;
     data_ = std::aligned_alloc(64, rounded);
-    MOTIVE_CHECK(data_ != nullptr, "tensor: out of host memory allocating ", nbytes, " bytes");
+    if (data_ == nullptr)
+      throw OutOfMemory(message("out of host memory allocating ", nbytes, " bytes"));
     if (fill >= 0) std::memset(data_, fill, nbytes);
   }
   count_alloc(device, static_cast<int64_t>(nbytes));

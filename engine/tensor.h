@@ -30,6 +30,13 @@ struct MemoryStats {
 };
 MemoryStats memory_stats(Device d = Device::CPU);
 void reset_peak_memory(Device d = Device::CPU);
+// Caps the tensor bytes live on a device (0: no cap, the default), as PyTorch's
+// set_per_process_memory_fraction does: an allocation past it throws
+// OutOfMemory, as the device itself would when full. For sharing a GPU, and for
+// testing out-of-memory handling on any machine. Library workspaces (cuBLAS,
+// cuDNN) are not tensors and are not counted.
+void set_memory_limit(Device d, int64_t bytes);
+int64_t memory_limit(Device d);
 // Tests turn this on: uninitialised allocations are filled with 0xFF bytes
 // (NaN in float32/float64), so outputs a kernel forgot to write show up.
 void set_poison_allocations(bool on);

@@ -143,3 +143,36 @@ TEST_CASE("trainer cli: a diverging loss stops the run, names the step, keeps th
     CHECK(e.err.find("at step " + std::to_string(logged) + " ") != std::string::npos);
   }
 }
+
+TEST_CASE("trainer cli: out of memory stops the run, names the step, keeps the checkpoint") {
+  // --memory-limit caps the device's tensor memory, so the GPU's out-of-memory
+  // path (the same OutOfMemory error) runs on any machine.
+  TempDir dir;
+  SUBCASE("in the first epoch: no checkpoint yet") {
+    const Exec e =
+        run_trainer("train" + kSmall + " --memory-limit 4 --out " + (dir / "run"), dir);
+    CHECK(e.code == 2);
+    CHECK(lines(e.err) == 1);
+    CHECK_MESSAGE(e.err.find("step 0 (epoch 1, base model): out of cpu memory") !=
+                      std::string::npos,
+                  e.err);
+    CHECK(e.err.find("no checkpoint") != std::string::npos);
+    CHECK(e.err.find("try a smaller --batch-size or a larger --memory-limit") !=
+          std::string::npos);
+  }
+  SUBCASE("on resume: the checkpoint stays, and a resume with room finishes the run") {
+    RunConfig config = tiny_run(dir / "run");
+    TrainOptions stop_after_one;
+    stop_after_one.quiet = true;
+    stop_after_one.after_epoch = [](int64_t done) { return done < 1; };
+    train_new(config, stop_after_one);
+    const Exec e = run_trainer("train --resume " + (dir / "run") + " --quiet --memory-limit 4", dir);
+    CHECK(e.code == 2);
+    CHECK(lines(e.err) == 1);
+    CHECK_MESSAGE(e.err.find("step 8 (epoch 2, ") != std::string::npos, e.err);
+    CHECK(e.err.find("keeps the state after epoch 1") != std::string::npos);
+    CHECK(load_run_config(dir / "run").memory_limit_mib == 0);  // config.json untouched
+    CHECK(run_trainer("train --resume " + (dir / "run") + " --quiet", dir).code == 0);
+    CHECK(read_json(dir / "run/summary.json").at("steps") == 16);
+  }
+}

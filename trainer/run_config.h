@@ -41,6 +41,7 @@ struct RunConfig {
   std::string device = "cpu";  // cpu | cuda (resolved from auto)
   bool tf32 = false;
   int workers = 0;  // loader threads (0: one per core); results do not depend on it
+  int64_t memory_limit_mib = 0;  // cap on the device's tensor memory (0: none); same results
   uint64_t seed = 0;
   // outputs
   std::string out;
@@ -75,6 +76,7 @@ struct RunConfig {
     visit("device", c.device);
     visit("tf32", c.tf32);
     visit("workers", c.workers);
+    visit("memory_limit_mib", c.memory_limit_mib);
     visit("seed", c.seed);
     visit("out", c.out);
     visit("reference", c.reference);

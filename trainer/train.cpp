@@ -152,14 +152,19 @@ class Run {
     return value;
   }
 
-  [[noreturn]] void diverged(int64_t step_index, int64_t epoch, Role role, double loss) const {
+  // What a stopped run leaves behind, for its error line.
+  std::string kept_state() const {
     const int64_t done = state_.counters.epochs_done;
-    const std::string kept = done > 0 ? checkpoint_path(config_.out) +
-                                            " keeps the state after epoch " + std::to_string(done)
-                                      : std::string("no epoch finished, so there is no checkpoint");
+    return (done > 0 ? checkpoint_path(config_.out) + " keeps the state after epoch " +
+                           std::to_string(done)
+                     : std::string("no epoch finished, so there is no checkpoint")) +
+           ", and metrics.jsonl every step before";
+  }
+
+  [[noreturn]] void diverged(int64_t step_index, int64_t epoch, Role role, double loss) const {
     fail("training diverged: the loss is ", loss, " at step ", step_index,
          " (counted from 0, as in metrics.jsonl; epoch ", epoch + 1, ", ", role_name(role),
-         " model); ", kept, ", and metrics.jsonl every step before; try a lower --lr");
+         " model); ", kept_state(), "; try a lower --lr");
   }
 
   void train_epoch(int64_t epoch) {
@@ -173,8 +178,13 @@ class Run {
       double loss = 0;
       try {
         loss = step(select(role), *batch, lr);
+      } catch (const OutOfMemory& e) {
+        fail("step ", index, " (epoch ", epoch + 1, ", ", role_name(role), " model): ", e.what(),
+             "; ", kept_state(), "; try a smaller --batch-size",
+             config_.memory_limit_mib > 0 ? " or a larger --memory-limit" : "");
       } catch (const Error& e) {
-        fail("step ", index, " (epoch ", epoch + 1, ", ", role_name(role), " model): ", e.what());
+        fail("step ", index, " (epoch ", epoch + 1, ", ", role_name(role), " model): ", e.what(),
+             "; ", kept_state());
       }
       if (!std::isfinite(loss)) diverged(index, epoch, role, loss);
       policy_.observe(loss);
@@ -254,11 +264,28 @@ class Run {
   double wall_before_ = 0;
 };
 
+// The run's memory cap on its device, lifted when the run ends.
+class ScopedMemoryLimit {
+ public:
+  explicit ScopedMemoryLimit(const RunConfig& c)
+      : device_(c.run_device()), previous_(memory_limit(device_)) {
+    set_memory_limit(device_, c.memory_limit_mib << 20);
+  }
+  ~ScopedMemoryLimit() { set_memory_limit(device_, previous_); }
+  ScopedMemoryLimit(const ScopedMemoryLimit&) = delete;
+  ScopedMemoryLimit& operator=(const ScopedMemoryLimit&) = delete;
+
+ private:
+  Device device_;
+  int64_t previous_;
+};
+
 }  // namespace
 
 nlohmann::json train_new(RunConfig config, const TrainOptions& options) {
   MOTIVE_CHECK(!config.out.empty(), "train: no output directory (--out)");
   set_allow_tf32(config.tf32);
+  const ScopedMemoryLimit limit(config);
   Run run(config, options, false);
   run.start_fresh();
   return run.train();
@@ -268,8 +295,10 @@ nlohmann::json train_resume(const std::string& run_dir, const TrainOptions& opti
   RunConfig config = load_run_config(run_dir);
   config.out = run_dir;  // the directory may have moved since
   if (options.workers) config.workers = *options.workers;
+  if (options.memory_limit_mib) config.memory_limit_mib = *options.memory_limit_mib;
   config.device = resolve_device(config.device);  // a GPU run resumes only where there is one
   set_allow_tf32(config.tf32);
+  const ScopedMemoryLimit limit(config);
   Run run(config, options, true);
   run.resume();
   return run.train();

@@ -11,7 +11,9 @@
 // A run lives in a directory: config.json, metrics.jsonl, checkpoint.safetensors,
 // and summary.json once finished (trainer/metrics.h, trainer/checkpoint.h).
 // A non-finite loss stops the run before the weights are touched: the last
-// epoch's checkpoint stays as it was, and the error names the step.
+// epoch's checkpoint stays as it was, and the error names the step. So does a
+// failed step (out of memory included: the error then says to try a smaller
+// batch).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -28,6 +30,7 @@ struct TrainOptions {
   // Resume only: loader threads, overriding the config's (batches do not
   // depend on the worker count, so results stay the same).
   std::optional<int> workers;
+  std::optional<int64_t> memory_limit_mib;  // resume only: likewise, the memory cap
   // Called after each epoch's checkpoint with the number of epochs done;
   // returning false stops the run there, as an interruption would (no
   // summary). Tests interrupt a run with it.

@@ -72,11 +72,12 @@ RunConfig resolve(const TrainFlags& f, bool no_flags) {
 // --resume takes every setting from the run's config.json: any flag that would
 // change the run is refused rather than silently ignored.
 void check_resume_flags(const CLI::App& cmd) {
-  static const std::set<std::string> allowed = {"--resume", "--quiet", "--workers"};
+  static const std::set<std::string> allowed = {"--resume", "--quiet", "--workers",
+                                                "--memory-limit"};
   for (const std::string& name : given_flags(cmd))
     if (allowed.count(name) == 0)
       fail("--resume continues the run with the settings in its config.json; ", name,
-           " cannot change them (only --quiet and --workers may be given)");
+           " cannot change them (only --quiet, --workers and --memory-limit may be given)");
 }
 
 }  // namespace
@@ -150,6 +151,10 @@ Command add_train_command(CLI::App& app) {
   cmd->add_flag("--tf32", c.tf32, "TF32 tensor-core math for float32 on CUDA");
   cmd->add_option("--workers", c.workers, "loader threads (0: one per core)")
       ->check(CLI::Range(0, 1024));
+  cmd->add_option("--memory-limit", c.memory_limit_mib,
+                  "cap the tensor memory on the run's device, in MiB, e.g. to share a GPU; a "
+                  "step past it stops the run as out of memory would (0: no cap)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
   cmd->add_option("--out", c.out, "the run directory (default: runs/YYYYmmdd-HHMMSS)");
   cmd->add_option("--seed", c.seed, "seed of the initialisation, data order and policy");
   cmd->add_option("--reference", c.reference,
@@ -164,6 +169,8 @@ Command add_train_command(CLI::App& app) {
             if (!f->resume.empty()) {
               check_resume_flags(*cmd);
               if (cmd->count("--workers") > 0) options.workers = f->config.workers;
+              if (cmd->count("--memory-limit") > 0)
+                options.memory_limit_mib = f->config.memory_limit_mib;
               train_resume(f->resume, options);
             } else {
               train_new(resolve(*f, given_flags(*cmd).empty()), options);

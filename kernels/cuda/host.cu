@@ -25,7 +25,7 @@ void* pinned_alloc(size_t nbytes) {
   const cudaError_t err = cudaHostAlloc(&p, nbytes == 0 ? 1 : nbytes, cudaHostAllocDefault);
   if (err == cudaErrorMemoryAllocation) {
     cudaGetLastError();
-    fail("cuda: out of pinned host memory allocating ", nbytes, " bytes");
+    throw OutOfMemory(message("cuda: out of pinned host memory allocating ", nbytes, " bytes"));
   }
   MOTIVE_CUDA_CHECK(err, "pinned alloc");
   return p;

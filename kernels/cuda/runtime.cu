@@ -65,8 +65,8 @@ void* allocate(size_t nbytes) {
     cudaGetLastError();
     size_t free_bytes = 0, total = 0;
     cudaMemGetInfo(&free_bytes, &total);
-    fail("cuda: out of device memory allocating ", nbytes, " bytes (", free_bytes >> 20,
-         " MiB free of ", total >> 20, " MiB)");
+    throw OutOfMemory(message("cuda: out of device memory allocating ", nbytes, " bytes (",
+                              free_bytes >> 20, " MiB free of ", total >> 20, " MiB)"));
   }
   MOTIVE_CUDA_CHECK(err, "cuda allocate");
   return p;
