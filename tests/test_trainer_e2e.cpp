@@ -36,7 +36,7 @@ TEST_CASE("trainer e2e: resnet20x0.5 in resnet20, 4,000 Fashion-MNIST images, 1 
   config.device = "cpu";
   config.out = dir / "run";
   const auto start = std::chrono::steady_clock::now();
-  const nlohmann::json s = train_new(config, {true, {}, {}});
+  const nlohmann::json s = train_new(config, quiet());
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cout << "trainer e2e: base " << s.at("acc_base") << "%, motivated " << s.at("acc_motivated")

@@ -29,7 +29,7 @@ TEST_CASE("trainer export + eval: the exported models score what they scored in 
   RunConfig config = tiny_run(dir / "run");
   config.epochs = 1;
   config.recalibrate = 3;
-  const nlohmann::json summary = train_new(config, {true, {}, {}});
+  const nlohmann::json summary = train_new(config, quiet());
 
   {  // the base, through the library
     export_model(config.out, Role::Base, dir / "base.safetensors", 0);
@@ -66,7 +66,7 @@ TEST_CASE("trainer eval: a run checkpoint or a wrong architecture is one clear e
   TempDir dir;
   RunConfig config = tiny_run(dir / "run");
   config.epochs = 1;
-  train_new(config, {true, {}, {}});
+  train_new(config, quiet());
   EvalRequest request;
   request.limit_test = 10;
   request.checkpoint = config.out + "/checkpoint.safetensors";

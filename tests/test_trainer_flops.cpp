@@ -31,7 +31,7 @@ TEST_CASE("trainer flops: every step of a run is charged to the model that ran")
   RunConfig config = tiny_run(dir / "run");
   config.epochs = 1;
   config.limit_train = 250;  // 7 full batches of 32 and one of 26
-  const nlohmann::json summary = train_new(config, {true, {}, {}});
+  const nlohmann::json summary = train_new(config, quiet());
 
   RunConfig resolved = load_run_config(config.out);
   const NestedPair pair = build_pair(resolved);
@@ -66,13 +66,13 @@ TEST_CASE("trainer flops: F_Ratio against a standalone run of the motivated mode
   RunConfig standalone = tiny_run(dir / "standalone");
   standalone.epochs = 1;
   standalone.trigger = "always";
-  const nlohmann::json ref = train_new(standalone, {true, {}, {}});
+  const nlohmann::json ref = train_new(standalone, quiet());
   CHECK(ref.at("train_flops_base") == 0);
 
   RunConfig scheme = tiny_run(dir / "scheme");
   scheme.epochs = 1;
   scheme.reference = standalone.out;
-  const nlohmann::json s = train_new(scheme, {true, {}, {}});
+  const nlohmann::json s = train_new(scheme, quiet());
   const double f_ratio = s.at("train_flops").get<double>() / ref.at("train_flops").get<double>();
   CHECK(f_ratio > 0.25);  // the base costs a quarter of the motivated model per image
   CHECK(f_ratio < 1.0);
@@ -85,7 +85,7 @@ TEST_CASE("trainer flops: F_Ratio against a standalone run of the motivated mode
   // Another number of epochs is another cost: refused before anything is written.
   scheme.out = dir / "refused";
   scheme.epochs = 2;
-  CHECK_THROWS_WITH_AS(train_new(scheme, {true, {}, {}}), doctest::Contains("same data and epochs"),
+  CHECK_THROWS_WITH_AS(train_new(scheme, quiet()), doctest::Contains("same data and epochs"),
                        Error);
   CHECK_FALSE(std::filesystem::exists(scheme.out));
 }

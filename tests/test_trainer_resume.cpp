@@ -33,8 +33,7 @@ nlohmann::json without_times(nlohmann::json summary) {
 }
 
 TrainOptions stop_after_first_epoch() {
-  TrainOptions o;
-  o.quiet = true;
+  TrainOptions o = quiet();
   o.after_epoch = [](int64_t epochs_done) { return epochs_done < 1; };
   return o;
 }
@@ -45,7 +44,7 @@ TEST_CASE("trainer resume: interrupted after epoch 1 and resumed = uninterrupted
   TempDir dir;
   RunConfig config = tiny_run(dir / "whole");
   config.recalibrate = 2;  // evaluation with recalibration must leave training untouched
-  const nlohmann::json whole = train_new(config, {true, {}, {}});
+  const nlohmann::json whole = train_new(config, quiet());
   CHECK(whole.at("motivated_steps").get<int64_t>() > 0);
   CHECK(whole.at("motivated_steps").get<int64_t>() < whole.at("steps").get<int64_t>());
 
@@ -56,7 +55,7 @@ TEST_CASE("trainer resume: interrupted after epoch 1 and resumed = uninterrupted
   // cover; the resumed run must cut them off, not repeat them.
   std::ofstream(config.out + "/metrics.jsonl", std::ios::app)
       << R"({"type":"step","step":8,"epoch":1,"model":"base","loss":9.9})" << '\n';
-  const nlohmann::json resumed = train_resume(config.out, {true, 1, {}});  // another worker count
+  const nlohmann::json resumed = train_resume(config.out, quiet(1));  // another worker count
 
   check_same_records(dir / "whole", config.out);
   CHECK(without_times(resumed) == without_times(whole));
@@ -66,10 +65,10 @@ TEST_CASE("trainer resume: recalibrated evaluation does not change the training"
   TempDir dir;
   RunConfig config = tiny_run(dir / "plain");
   config.epochs = 1;
-  const nlohmann::json plain = train_new(config, {true, {}, {}});
+  const nlohmann::json plain = train_new(config, quiet());
   config.out = dir / "recalibrated";
   config.recalibrate = 3;
-  const nlohmann::json recalibrated = train_new(config, {true, {}, {}});
+  const nlohmann::json recalibrated = train_new(config, quiet());
   const auto a = read_records(dir / "plain", "step"), b = read_records(config.out, "step");
   CHECK(a == b);
   CHECK(plain.at("acc_base") == recalibrated.at("acc_base"));
@@ -83,8 +82,8 @@ TEST_CASE("trainer resume: a finished run resumes to the same summary") {
   TempDir dir;
   RunConfig config = tiny_run(dir / "run");
   config.epochs = 1;
-  const nlohmann::json done = train_new(config, {true, {}, {}});
-  const nlohmann::json again = train_resume(config.out, {true, {}, {}});
+  const nlohmann::json done = train_new(config, quiet());
+  const nlohmann::json again = train_resume(config.out, quiet());
   CHECK(without_times(again) == without_times(done));
   CHECK(read_records(config.out, "step").size() == 8);
 }

@@ -13,6 +13,7 @@
 
 #include "tests/file_fixtures.h"
 #include "trainer/run_config.h"
+#include "trainer/train.h"
 
 namespace motive::test {
 
@@ -31,6 +32,14 @@ inline RunConfig tiny_run(const std::string& out) {
   c.workers = 2;
   c.out = out;
   return c;
+}
+
+// A run that prints nothing; `workers` overrides the config's on resume.
+inline TrainOptions quiet(std::optional<int> workers = std::nullopt) {
+  TrainOptions o;
+  o.quiet = true;
+  o.workers = workers;
+  return o;
 }
 
 // The records of RUN/metrics.jsonl whose "type" is `type` ("step", "epoch").

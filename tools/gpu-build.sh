@@ -3,8 +3,8 @@
 # runs on the GPU machine (H100/H200, sm_90): the CUDA tests and benches,
 # linked against shared motive libraries (found through $ORIGIN/../lib), with
 # beside them in lib/ the Google Benchmark library the GPU machine lacks, and
-# in data/ an excerpt of Fashion-MNIST (its first 1,024 training images) for
-# the GPU training test, in case the machine has no Debian data-set package.
+# in data/ an excerpt of Fashion-MNIST (the first 1,024 images of each split)
+# for the GPU training tests, in case the machine has no Debian data-set package.
 # Binaries and libraries are stripped; what has to travel is bin/, lib/ and
 # data/ (the object files stay here), and the script prints their size, which
 # must stay under 64 MiB.
@@ -36,11 +36,12 @@ for t in "${targets[@]}"; do strip "$BUILD/bin/$t"; done
 
 mkdir -p "$BUILD/data/fashion-mnist"
 python3 - "$BUILD/data/fashion-mnist" <<'PY'
-# The first 1,024 items of each training file, as uncompressed IDX (the header's
-# item count rewritten), which data/idx.cpp reads like the full file.
+# The first 1,024 items of each file, as uncompressed IDX (the header's item
+# count rewritten), which data/idx.cpp reads like the full file.
 import gzip, struct, sys
 src, dst, count = "/usr/share/datasets/fashion-mnist", sys.argv[1], 1024
-for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
+for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
     raw = gzip.open(f"{src}/{name}.gz").read()
     ndim = raw[3]
     dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])

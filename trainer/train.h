@@ -30,11 +30,11 @@ struct TrainOptions {
   // Resume only: loader threads, overriding the config's (batches do not
   // depend on the worker count, so results stay the same).
   std::optional<int> workers;
-  std::optional<int64_t> memory_limit_mib;  // resume only: likewise, the memory cap
   // Called after each epoch's checkpoint with the number of epochs done;
   // returning false stops the run there, as an interruption would (no
   // summary). Tests interrupt a run with it.
   std::function<bool(int64_t epochs_done)> after_epoch;
+  std::optional<int64_t> memory_limit_mib;  // resume only: the memory cap, overriding the config's
 };
 
 // Starts the run `config` describes in config.out, which must not hold a run
