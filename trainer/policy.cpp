@@ -190,7 +190,7 @@ bool MotivationPolicy::Impl::starts_activation() const {
 }
 
 MotivationPolicy::MotivationPolicy(const PolicySpec& spec, int64_t total_steps, uint64_t seed)
-    : impl_(std::make_shared<Impl>()) {
+    : impl_(std::make_unique<Impl>()) {
   MOTIVE_CHECK(total_steps >= 0, "motivation policy: total_steps must be >= 0, got ",
                total_steps);
   impl_->total_steps = total_steps;
@@ -198,6 +198,10 @@ MotivationPolicy::MotivationPolicy(const PolicySpec& spec, int64_t total_steps, 
   impl_->parse_trigger(spec.trigger);
   impl_->parse_duration(spec.duration);
 }
+
+MotivationPolicy::~MotivationPolicy() = default;
+MotivationPolicy::MotivationPolicy(MotivationPolicy&&) noexcept = default;
+MotivationPolicy& MotivationPolicy::operator=(MotivationPolicy&&) noexcept = default;
 
 Role MotivationPolicy::next_role() const {
   return impl_->continuing || impl_->starts_activation() ? Role::Motivated : Role::Base;

@@ -37,6 +37,11 @@ class MotivationPolicy {
   // total_steps: the run's step count (random-count draws its N indices from
   // [0, total_steps)). Bad specs throw motive::Error naming the spec.
   MotivationPolicy(const PolicySpec& spec, int64_t total_steps, uint64_t seed);
+  // Move-only: a copy would be a second policy with the same history, and a
+  // run has exactly one.
+  ~MotivationPolicy();
+  MotivationPolicy(MotivationPolicy&&) noexcept;
+  MotivationPolicy& operator=(MotivationPolicy&&) noexcept;
 
   // The model the next step (index step()) trains.
   Role next_role() const;
@@ -58,7 +63,7 @@ class MotivationPolicy {
 
  private:
   struct Impl;
-  std::shared_ptr<Impl> impl_;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace motive
