@@ -79,7 +79,7 @@ TEST_CASE("cuda trainer: a GPU run interrupted after epoch 1 resumes where it st
   TempDir dir;
   train_new(gpu_run(dir / "whole", "cuda"), quiet());
   TrainOptions stop = quiet();
-  stop.after_epoch = [](int64_t done) { return done < 1; };
+  stop.after_checkpoint = [](const RunCounters& saved) { return saved.epochs_done < 1; };
   CHECK(train_new(gpu_run(dir / "resumed", "cuda"), stop).is_null());
   const nlohmann::json resumed = train_resume(dir / "resumed", quiet());
   CHECK(resumed.at("steps") == 16);

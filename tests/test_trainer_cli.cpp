@@ -163,7 +163,9 @@ TEST_CASE("trainer cli: out of memory stops the run, names the step, keeps the c
   SUBCASE("on resume: the checkpoint stays, and a resume with room finishes the run") {
     RunConfig config = tiny_run(dir / "run");
     TrainOptions stop_after_one = quiet();
-    stop_after_one.after_epoch = [](int64_t done) { return done < 1; };
+    stop_after_one.after_checkpoint = [](const RunCounters& saved) {
+      return saved.epochs_done < 1;
+    };
     train_new(config, stop_after_one);
     const Exec e = run_trainer("train --resume " + (dir / "run") + " --quiet --memory-limit 4", dir);
     CHECK(e.code == 2);

@@ -34,7 +34,7 @@ nlohmann::json without_times(nlohmann::json summary) {
 
 TrainOptions stop_after_first_epoch() {
   TrainOptions o = quiet();
-  o.after_epoch = [](int64_t epochs_done) { return epochs_done < 1; };
+  o.after_checkpoint = [](const RunCounters& saved) { return saved.epochs_done < 1; };
   return o;
 }
 
@@ -57,6 +57,31 @@ TEST_CASE("trainer resume: interrupted after epoch 1 and resumed = uninterrupted
       << R"({"type":"step","step":8,"epoch":1,"model":"base","loss":9.9})" << '\n';
   const nlohmann::json resumed = train_resume(config.out, quiet(1));  // another worker count
 
+  check_same_records(dir / "whole", config.out);
+  CHECK(without_times(resumed) == without_times(whole));
+}
+
+TEST_CASE("trainer resume: --checkpoint-every resumes in mid-epoch, bit for bit") {
+  TempDir dir;
+  RunConfig config = tiny_run(dir / "whole");  // 8 steps an epoch, 2 epochs
+  config.checkpoint_every = 3;
+  const nlohmann::json whole = train_new(config, quiet());
+
+  // Stopped after the checkpoint at step 6 (epoch 1), then again after the
+  // one at step 12 (epoch 2): each resume starts inside an epoch, so the
+  // epoch's loss means, the data position and the policy state all come from
+  // a mid-epoch checkpoint.
+  config.out = dir / "resumed";
+  for (const int64_t stop_at : {6, 12}) {
+    TrainOptions o = quiet();
+    o.after_checkpoint = [stop_at](const RunCounters& saved) { return saved.steps < stop_at; };
+    const nlohmann::json partial = stop_at == 6 ? train_new(config, o) : train_resume(config.out, o);
+    CHECK(partial.is_null());
+    // A crash before the next checkpoint leaves a record that it does not cover.
+    std::ofstream(config.out + "/metrics.jsonl", std::ios::app)
+        << R"({"type":"step","step":99,"epoch":1,"model":"base","loss":9.9})" << '\n';
+  }
+  const nlohmann::json resumed = train_resume(config.out, quiet());
   check_same_records(dir / "whole", config.out);
   CHECK(without_times(resumed) == without_times(whole));
 }

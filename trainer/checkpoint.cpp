@@ -42,6 +42,8 @@ nlohmann::json state_json(const TrainState& s) {
           {"next_batch", s.next_batch.batch},
           {"metrics_bytes", s.metrics_bytes},
           {"accuracy", s.last_accuracy},
+          {"epoch_loss_sums", s.epoch_losses.sum},
+          {"epoch_loss_counts", s.epoch_losses.count},
           {"last_role", s.last_role ? nlohmann::json(role_name(*s.last_role)) : nlohmann::json()}};
 }
 
@@ -51,6 +53,10 @@ TrainState state_from_json(const nlohmann::json& j) {
   s.next_batch = {j.at("next_epoch").get<int64_t>(), j.at("next_batch").get<int64_t>()};
   s.metrics_bytes = j.at("metrics_bytes").get<int64_t>();
   s.last_accuracy = j.at("accuracy").get<PairAccuracy>();
+  for (int i = 0; i < 2; ++i) {
+    s.epoch_losses.sum[i] = j.at("epoch_loss_sums").at(i).get<double>();
+    s.epoch_losses.count[i] = j.at("epoch_loss_counts").at(i).get<int64_t>();
+  }
   const nlohmann::json& role = j.at("last_role");
   if (!role.is_null())
     s.last_role = role.get<std::string>() == role_name(Role::Base) ? Role::Base : Role::Motivated;

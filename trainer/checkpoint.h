@@ -1,6 +1,7 @@
 // RUN/checkpoint.safetensors: everything a run needs to continue exactly,
-// written at each epoch end, atomically (engine/serialize.h: tmp + rename, so
-// an interrupted write leaves the previous checkpoint intact).
+// written at each epoch end (and every --checkpoint-every steps), atomically
+// (engine/serialize.h: tmp + rename, so an interrupted write leaves the
+// previous checkpoint intact).
 //   tensors   "pair.<name>"       the nested pair (models/nest.h named_tensors:
 //                                 weights, both models' BN statistics)
 //             "optimizer.<name>"  the optimizer state (momentum / Adam moments, steps)
@@ -10,7 +11,8 @@
 //                                 (the data order and augmentation are pure
 //                                 functions of the seed, the epoch and this
 //                                 position: there is no other RNG state), the
-//                                 length of metrics.jsonl, the last accuracies
+//                                 length of metrics.jsonl, the last accuracies,
+//                                 the current epoch's loss sums
 //             "config"            JSON: the run's config.json, for provenance
 // PyTorch opens it with safetensors.torch.load_file.
 #pragma once
@@ -32,6 +34,7 @@ struct TrainState {
   LoaderPosition next_batch;      // where the training loader continues
   int64_t metrics_bytes = 0;      // metrics.jsonl's length when the checkpoint was written
   PairAccuracy last_accuracy;     // the last epoch's evaluation
+  EpochLosses epoch_losses;       // of the epoch in progress (empty at an epoch end)
   std::optional<Role> last_role;  // the model of the last step (a switch is a change of it)
 };
 

@@ -54,6 +54,22 @@ struct RunCounters {
   }
 };
 
+// Mean training loss of each model over the current epoch, for its epoch
+// record; checkpointed with the counters, so a run resumed in mid-epoch
+// reports the same means.
+struct EpochLosses {
+  double sum[2] = {0, 0};
+  int64_t count[2] = {0, 0};
+  void add(Role r, double loss) {
+    sum[static_cast<int>(r)] += loss;
+    ++count[static_cast<int>(r)];
+  }
+  nlohmann::json mean(Role r) const {
+    const int i = static_cast<int>(r);
+    return count[i] ? nlohmann::json(sum[i] / static_cast<double>(count[i])) : nlohmann::json();
+  }
+};
+
 // Training FLOPs of one step: forward + backward = 3 x forward.
 int64_t step_train_flops(int64_t images, int64_t forward_flops_per_image);
 

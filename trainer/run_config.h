@@ -29,6 +29,7 @@ struct RunConfig {
   std::string duration = "steps:1";
   std::string bn_stats = "separate";  // separate | shared (models/nest.h)
   int64_t recalibrate = 0;            // BN recalibration batches for evaluation (0: off)
+  int64_t checkpoint_every = 0;       // also checkpoint every N steps (0: at epoch ends only)
   // optimisation
   int64_t epochs = 3;
   int64_t batch_size = 128;
@@ -66,6 +67,7 @@ struct RunConfig {
     visit("duration", c.duration);
     visit("bn_stats", c.bn_stats);
     visit("recalibrate", c.recalibrate);
+    visit("checkpoint_every", c.checkpoint_every);
     visit("epochs", c.epochs);
     visit("batch_size", c.batch_size);
     visit("optimizer", c.optimizer);

@@ -30,20 +30,6 @@ RunConfig with_data_facts(RunConfig config, const DataSplits& data) {
   return config;
 }
 
-// Mean training loss of each model over an epoch, for the epoch record.
-struct LossMeans {
-  double sum[2] = {0, 0};
-  int64_t count[2] = {0, 0};
-  void add(Role r, double loss) {
-    sum[static_cast<int>(r)] += loss;
-    ++count[static_cast<int>(r)];
-  }
-  nlohmann::json mean(Role r) const {
-    const int i = static_cast<int>(r);
-    return count[i] ? nlohmann::json(sum[i] / static_cast<double>(count[i])) : nlohmann::json();
-  }
-};
-
 class Run {
  public:
   Run(const RunConfig& config, const TrainOptions& options, bool resuming)
@@ -82,18 +68,23 @@ class Run {
     MOTIVE_CHECK(fs::exists(checkpoint_path(dir)), "'", dir,
                  "' has no checkpoint: no epoch of that run finished, so start it anew");
     state_ = load_checkpoint(checkpoint_path(dir), pair_, *optimizer_, policy_);
+    saved_ = state_;
     train_->seek(state_.next_batch);
     first_step_ = state_.counters.steps;
     wall_before_ = state_.counters.wall_seconds;
     metrics_.emplace(dir + "/metrics.jsonl", state_.metrics_bytes);
-    announce("resuming at epoch " + std::to_string(state_.counters.epochs_done + 1) + " of");
+    if (state_.counters.epochs_done >= config_.epochs)
+      announce("rewriting the summary of the finished run");
+    else
+      announce("resuming at step " + std::to_string(state_.counters.steps) + " (epoch " +
+               std::to_string(state_.counters.epochs_done + 1) + ") of");
   }
 
   nlohmann::json train() {
     for (int64_t epoch = state_.counters.epochs_done; epoch < config_.epochs; ++epoch) {
-      train_epoch(epoch);
+      if (!train_epoch(epoch)) return nullptr;
       end_epoch(epoch);
-      if (options_.after_epoch && !options_.after_epoch(epoch + 1)) return nullptr;
+      if (!checkpoint()) return nullptr;
     }
     state_.counters.wall_seconds = wall_seconds();
     const nlohmann::json summary =
@@ -154,10 +145,13 @@ class Run {
 
   // What a stopped run leaves behind, for its error line.
   std::string kept_state() const {
-    const int64_t done = state_.counters.epochs_done;
-    return (done > 0 ? checkpoint_path(config_.out) + " keeps the state after epoch " +
-                           std::to_string(done)
-                     : std::string("no epoch finished, so there is no checkpoint")) +
+    if (!saved_) return "no checkpoint was written yet, metrics.jsonl has every step before";
+    const std::string where =
+        saved_->next_batch.batch == 0
+            ? "epoch " + std::to_string(saved_->counters.epochs_done)
+            : "step " + std::to_string(saved_->counters.steps) + " (in epoch " +
+                  std::to_string(saved_->counters.epochs_done + 1) + ")";
+    return checkpoint_path(config_.out) + " keeps the state after " + where +
            ", and metrics.jsonl every step before";
   }
 
@@ -167,10 +161,28 @@ class Run {
          " model); ", kept_state(), "; try a lower --lr");
   }
 
-  void train_epoch(int64_t epoch) {
+  // Saves the checkpoint of the state now; false when the caller asked to
+  // stop here (TrainOptions::after_checkpoint).
+  bool checkpoint() {
+    state_.counters.wall_seconds = wall_seconds();
+    state_.next_batch = train_->position();
+    state_.metrics_bytes = metrics_->bytes();
+    save_checkpoint(checkpoint_path(config_.out), config_, pair_, *optimizer_, policy_, state_);
+    saved_ = state_;
+    return !options_.after_checkpoint || options_.after_checkpoint(state_.counters);
+  }
+
+  // The epoch's remaining steps (all of them, unless resumed in mid-epoch);
+  // false when stopped after a --checkpoint-every checkpoint.
+  bool train_epoch(int64_t epoch) {
     RunCounters& c = state_.counters;
-    losses_ = LossMeans{};
-    const Clock::time_point epoch_start = Clock::now();
+    // Training time: steps and data waits, not checkpoints or evaluation.
+    Clock::time_point mark = Clock::now();
+    const auto count_time = [&] {
+      const double seconds = seconds_since(mark);
+      c.train_seconds += seconds;
+      session_train_seconds_ += seconds;
+    };
     while (auto batch = train_->next()) {
       const int64_t index = c.steps;
       const Role role = policy_.next_role();
@@ -190,17 +202,23 @@ class Run {
       policy_.observe(loss);
       const int64_t images = batch->images.size(0);
       c.add_step(role, images, forward_flops_[static_cast<int>(role)]);
-      losses_.add(role, loss);
+      state_.epoch_losses.add(role, loss);
       session_images_ += images;
       const std::vector<int64_t>& starts = policy_.activation_steps();
       const bool activation =
           role == Role::Motivated && std::binary_search(starts.begin(), starts.end(), index);
       metrics_->write(step_json({index, epoch, role, loss, lr, c.train_flops(), activation}));
-      report(epoch, role, loss, session_train_seconds_ + seconds_since(epoch_start));
+      count_time();
+      report(epoch, role, loss, session_train_seconds_);
+      // The epoch's last step is checkpointed by end_epoch, after evaluation.
+      const bool last_of_epoch = batch->index + 1 == train_->batches_per_epoch();
+      if (config_.checkpoint_every > 0 && c.steps % config_.checkpoint_every == 0 &&
+          !last_of_epoch && !checkpoint())
+        return false;
+      mark = Clock::now();
     }
-    const double seconds = seconds_since(epoch_start);
-    c.train_seconds += seconds;
-    session_train_seconds_ += seconds;
+    count_time();  // the wait for the end of the epoch
+    return true;
   }
 
   void report(int64_t epoch, Role role, double loss, double train_seconds) {
@@ -228,17 +246,14 @@ class Run {
     record["epoch"] = epoch;
     record["steps"] = c.steps;
     record["train_flops"] = c.train_flops();
-    record["train_loss_base"] = losses_.mean(Role::Base);
-    record["train_loss_motivated"] = losses_.mean(Role::Motivated);
+    record["train_loss_base"] = state_.epoch_losses.mean(Role::Base);
+    record["train_loss_motivated"] = state_.epoch_losses.mean(Role::Motivated);
     record["motivated_steps"] = policy_.motivated_steps();
     record["activations"] = policy_.activations();
     metrics_->write(record);
     progress_.line(epoch_line(config_, record));
     c.epochs_done = epoch + 1;
-    c.wall_seconds = wall_seconds();
-    state_.next_batch = train_->position();
-    state_.metrics_bytes = metrics_->bytes();
-    save_checkpoint(checkpoint_path(config_.out), config_, pair_, *optimizer_, policy_, state_);
+    state_.epoch_losses = EpochLosses{};
   }
 
   DataSplits data_;
@@ -254,8 +269,8 @@ class Run {
   std::optional<int64_t> reference_flops_;
   int64_t forward_flops_[2] = {0, 0};
   TrainState state_;
+  std::optional<TrainState> saved_;  // what the checkpoint on disk holds
   std::optional<MetricsLog> metrics_;
-  LossMeans losses_;
   // This session (a resumed run starts a new one): for images/s and the ETA.
   const Clock::time_point session_start_ = Clock::now();
   double session_train_seconds_ = 0;

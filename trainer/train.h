@@ -6,12 +6,13 @@
 // switch between models is choosing which forward to run: the bytes the
 // engine copies during it are counted, and are 0 by design. Each epoch ends
 // with the test accuracy of both models (and of the BN-recalibrated models
-// with --recalibrate), a metrics record and a checkpoint.
+// with --recalibrate), a metrics record and a checkpoint; --checkpoint-every N
+// also checkpoints after every N-th step, so a long epoch loses at most N steps.
 //
 // A run lives in a directory: config.json, metrics.jsonl, checkpoint.safetensors,
 // and summary.json once finished (trainer/metrics.h, trainer/checkpoint.h).
 // A non-finite loss stops the run before the weights are touched: the last
-// epoch's checkpoint stays as it was, and the error names the step. So does a
+// checkpoint stays as it was, and the error names the step. So does a
 // failed step (out of memory included: the error then says to try a smaller
 // batch).
 #pragma once
@@ -21,6 +22,7 @@
 #include <optional>
 #include <string>
 
+#include "trainer/metrics.h"
 #include "trainer/run_config.h"
 
 namespace motive {
@@ -30,10 +32,10 @@ struct TrainOptions {
   // Resume only: loader threads, overriding the config's (batches do not
   // depend on the worker count, so results stay the same).
   std::optional<int> workers;
-  // Called after each epoch's checkpoint with the number of epochs done;
-  // returning false stops the run there, as an interruption would (no
-  // summary). Tests interrupt a run with it.
-  std::function<bool(int64_t epochs_done)> after_epoch;
+  // Called after each checkpoint (epoch end or --checkpoint-every) with the
+  // counters it saved; returning false stops the run there, as an
+  // interruption would (no summary). Tests interrupt a run with it.
+  std::function<bool(const RunCounters& saved)> after_checkpoint;
   std::optional<int64_t> memory_limit_mib;  // resume only: the memory cap, overriding the config's
 };
 

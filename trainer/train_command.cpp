@@ -146,6 +146,10 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--recalibrate", c.recalibrate,
                   "also evaluate after recomputing BN statistics over N training batches (0: off)")
       ->check(CLI::Range(int64_t{0}, int64_t{1'000'000}));
+  cmd->add_option("--checkpoint-every", c.checkpoint_every,
+                  "also write the checkpoint every N steps, so that an interrupted long epoch "
+                  "resumes where it stopped (0: at epoch ends only)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1'000'000'000}));
   cmd->add_option("--device", f->device, "cpu, cuda or auto (the GPU when one is usable)")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   cmd->add_flag("--tf32", c.tf32, "TF32 tensor-core math for float32 on CUDA");
