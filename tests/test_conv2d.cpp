@@ -99,20 +99,23 @@ std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
+// Central differences in float64 for x, w and (when the case has one) the bias.
+void check_case_gradients(const Case& c, Generator& gen) {
+  INFO(describe(c));
+  std::vector<Tensor> ins{input(c.x, gen), input(c.w, gen)};
+  if (c.bias) ins.push_back(input({c.w[0]}, gen));
+  check_gradients(
+      [&](const std::vector<Tensor>& t) {
+        return conv2d(t[0], t[1], t.size() > 2 ? t[2] : Tensor(), c.opt);
+      },
+      ins);
+}
+
 }  // namespace
 
 TEST_CASE("conv2d: float64 gradients match finite differences on every kernel path") {
   Generator gen(7);
-  for (const Case& c : kCases) {
-    INFO(describe(c));
-    std::vector<Tensor> ins{input(c.x, gen), input(c.w, gen)};
-    if (c.bias) ins.push_back(input({c.w[0]}, gen));
-    check_gradients(
-        [&](const std::vector<Tensor>& t) {
-          return conv2d(t[0], t[1], t.size() > 2 ? t[2] : Tensor(), c.opt);
-        },
-        ins);
-  }
+  for (const Case& c : kCases) check_case_gradients(c, gen);
 }
 
 TEST_CASE("conv2d: gradients through strided (non-contiguous) input and weight views") {
@@ -135,16 +138,7 @@ TEST_CASE("conv2d: edge cases (1x1 images, kernel = image, size-1 dims, stride >
       {{3, 4, 1, 2}, {2, 3, 1, 1}, {1, 1, 1, 2}, true},  // width 1, groups
       {{1, 5, 3, 1}, {1, 3, 3, 1}, {1, 1, 1, 1}, true},  // one channel (also "depthwise")
   };
-  for (const Case& c : edges) {
-    INFO(describe(c));
-    std::vector<Tensor> ins{input(c.x, gen), input(c.w, gen)};
-    if (c.bias) ins.push_back(input({c.w[0]}, gen));
-    check_gradients(
-        [&](const std::vector<Tensor>& t) {
-          return conv2d(t[0], t[1], t.size() > 2 ? t[2] : Tensor(), c.opt);
-        },
-        ins);
-  }
+  for (const Case& c : edges) check_case_gradients(c, gen);
 }
 
 TEST_CASE("conv2d: a frozen input gets no gradient, the weight still does") {

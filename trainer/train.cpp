@@ -66,9 +66,9 @@ class Run {
   void resume() {
     const std::string& dir = config_.out;
     MOTIVE_CHECK(fs::exists(checkpoint_path(dir)), "'", dir,
-                 "' has no checkpoint: no epoch of that run finished, so start it anew");
+                 "' has no checkpoint: that run stopped before writing one, so start it anew");
     state_ = load_checkpoint(checkpoint_path(dir), pair_, *optimizer_, policy_);
-    saved_ = state_;
+    checkpoint_holds_ = position_name(state_);
     train_->seek(state_.next_batch);
     first_step_ = state_.counters.steps;
     wall_before_ = state_.counters.wall_seconds;
@@ -143,15 +143,19 @@ class Run {
     return value;
   }
 
+  // Where a checkpoint of `s` stands: "epoch 2" at an epoch end, else
+  // "step 12 (in epoch 3)".
+  static std::string position_name(const TrainState& s) {
+    return s.next_batch.batch == 0 ? "epoch " + std::to_string(s.counters.epochs_done)
+                                   : "step " + std::to_string(s.counters.steps) + " (in epoch " +
+                                         std::to_string(s.counters.epochs_done + 1) + ")";
+  }
+
   // What a stopped run leaves behind, for its error line.
   std::string kept_state() const {
-    if (!saved_) return "no checkpoint was written yet, metrics.jsonl has every step before";
-    const std::string where =
-        saved_->next_batch.batch == 0
-            ? "epoch " + std::to_string(saved_->counters.epochs_done)
-            : "step " + std::to_string(saved_->counters.steps) + " (in epoch " +
-                  std::to_string(saved_->counters.epochs_done + 1) + ")";
-    return checkpoint_path(config_.out) + " keeps the state after " + where +
+    if (checkpoint_holds_.empty())
+      return "no checkpoint was written yet, metrics.jsonl has every step before";
+    return checkpoint_path(config_.out) + " keeps the state after " + checkpoint_holds_ +
            ", and metrics.jsonl every step before";
   }
 
@@ -168,7 +172,7 @@ class Run {
     state_.next_batch = train_->position();
     state_.metrics_bytes = metrics_->bytes();
     save_checkpoint(checkpoint_path(config_.out), config_, pair_, *optimizer_, policy_, state_);
-    saved_ = state_;
+    checkpoint_holds_ = position_name(state_);
     return !options_.after_checkpoint || options_.after_checkpoint(state_.counters);
   }
 
@@ -190,13 +194,11 @@ class Run {
       double loss = 0;
       try {
         loss = step(select(role), *batch, lr);
-      } catch (const OutOfMemory& e) {
-        fail("step ", index, " (epoch ", epoch + 1, ", ", role_name(role), " model): ", e.what(),
-             "; ", kept_state(), "; try a smaller --batch-size",
-             config_.memory_limit_mib > 0 ? " or a larger --memory-limit" : "");
       } catch (const Error& e) {
+        const bool oom = dynamic_cast<const OutOfMemory*>(&e) != nullptr;
         fail("step ", index, " (epoch ", epoch + 1, ", ", role_name(role), " model): ", e.what(),
-             "; ", kept_state());
+             "; ", kept_state(), oom ? "; try a smaller --batch-size" : "",
+             oom && config_.memory_limit_mib > 0 ? " or a larger --memory-limit" : "");
       }
       if (!std::isfinite(loss)) diverged(index, epoch, role, loss);
       policy_.observe(loss);
@@ -269,7 +271,7 @@ class Run {
   std::optional<int64_t> reference_flops_;
   int64_t forward_flops_[2] = {0, 0};
   TrainState state_;
-  std::optional<TrainState> saved_;  // what the checkpoint on disk holds
+  std::string checkpoint_holds_;  // position_name of the checkpoint on disk ("": none yet)
   std::optional<MetricsLog> metrics_;
   // This session (a resumed run starts a new one): for images/s and the ETA.
   const Clock::time_point session_start_ = Clock::now();
