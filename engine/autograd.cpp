@@ -64,6 +64,7 @@ Tensor record(const char* name, Tensor out, std::vector<Tensor> inputs, Backward
     Edge& e = node->inputs.emplace_back();
     if (!in.defined() || !in.requires_grad()) continue;
     e.shape = in.shape();
+    e.dtype = in.dtype();
     if (in.is_leaf())
       e.leaf = in;
     else
@@ -83,7 +84,7 @@ void accumulate_leaf_grad(const Tensor& leaf, const Tensor& grad, const Tensor& 
   // Always add: the grad storage is shared by every view of the data storage,
   // and zero_grad() is what clears a region (as in PyTorch).
   Tensor dst = target.grad_buffer();
-  dispatch_float(leaf.dtype(), "backward", [&](auto t) {
+  dispatch_float_bf16(leaf.dtype(), "backward", [&](auto t) {
     using T = decltype(t);
     const Tensor g = grad.dtype() == leaf.dtype() ? grad : grad.to(leaf.dtype());
     MOTIVE_KERNEL(dst.device(), binary<T>, cpu::BinaryOp::Add, dst.dim(), dst.shape().data(),
@@ -104,6 +105,7 @@ void Tensor::backward(const Tensor& seed) const {
   }
   MOTIVE_CHECK(grad.shape() == shape(), "backward: seed of shape ", shape_str(grad.shape()),
                " for a tensor of shape ", shape_str(shape()));
+  if (grad.dtype() != dtype()) grad = grad.to(dtype());  // as every gradient takes its tensor's
   NoGradGuard no_grad;  // backward closures compute plain tensors
   if (is_leaf()) {
     accumulate_leaf_grad(*this, grad);
@@ -130,11 +132,14 @@ void Tensor::backward(const Tensor& seed) const {
       MOTIVE_CHECK(g_in[i].shape() == in.shape, node->name, " backward: gradient ", i,
                    " has shape ", shape_str(g_in[i].shape()), ", input has ",
                    shape_str(in.shape));
+      // A gradient has its input's dtype (as in PyTorch): a float32 gradient
+      // reaching a bf16 activation is rounded to bf16, and the reverse.
+      const Tensor g = g_in[i].dtype() == in.dtype ? g_in[i] : g_in[i].to(in.dtype);
       if (in.leaf.defined()) {
-        accumulate_leaf_grad(in.leaf, g_in[i]);
+        accumulate_leaf_grad(in.leaf, g);
       } else {
         Tensor& acc = pending[in.producer.get()];
-        acc = acc.defined() ? add(acc, g_in[i]) : g_in[i];
+        acc = acc.defined() ? add(acc, g) : g;
       }
     }
     // Release the saved tensors now: activations die as soon as they are used.

@@ -31,6 +31,7 @@ struct Edge {
   std::shared_ptr<Node> producer;  // the input's grad_fn, for a non-leaf input
   Tensor leaf;                     // the input itself, for a leaf
   Shape shape;                     // the input's shape, to check its gradient
+  DType dtype = DType::F32;        // the input's dtype: its gradient is converted to it
   bool defined() const { return producer != nullptr || leaf.defined(); }
 };
 

@@ -3,6 +3,8 @@
 // dispatch_float runs a generic lambda with a value of the tensor's C++
 // element type, so one templated kernel call serves float32 and float64:
 //   dispatch_float(x.dtype(), "relu", [&](auto t) { using T = decltype(t); ... });
+// dispatch_float_bf16 adds bfloat16, for the ops that have bf16 kernels (the
+// ones a mixed-precision CNN step runs; engine/autocast.h lists them).
 //
 // MOTIVE_KERNEL(device, name, args...) calls cpu::name(args...) or
 // cuda::name(args...): the CPU and CUDA kernels of an op share one signature
@@ -10,6 +12,8 @@
 // kernels/cuda/<op>.h. In a build without CUDA the CUDA branch is an error
 // (unreachable in practice: CUDA tensors cannot be created there).
 #pragma once
+#include <utility>
+
 #include "engine/dtype.h"
 #include "engine/error.h"
 
@@ -22,6 +26,12 @@ decltype(auto) dispatch_float(DType dtype, const char* op, F&& f) {
     case DType::F64: return f(double{});
     default: fail(op, ": dtype ", dtype_name(dtype), " is not supported (float32/float64 only)");
   }
+}
+
+template <class F>
+decltype(auto) dispatch_float_bf16(DType dtype, const char* op, F&& f) {
+  if (dtype == DType::BF16) return f(bf16{});
+  return dispatch_float(dtype, op, std::forward<F>(f));
 }
 
 [[noreturn]] void fail_no_cuda();

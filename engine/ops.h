@@ -14,6 +14,11 @@ namespace motive {
 
 class Generator;
 
+// ---- dtype conversion (engine/ops/cast.cpp) ----
+// x in `dtype` (x itself when it has it already); the gradient is cast back.
+// Mixed precision moves between float32 and bf16 with it (engine/autocast.h).
+Tensor cast(const Tensor& x, DType dtype);
+
 // ---- elementwise, NumPy broadcasting (engine/ops/elementwise.cpp) ----
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);

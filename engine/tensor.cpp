@@ -222,6 +222,7 @@ double read_element(const Tensor& t, int64_t off) {
   switch (dtype) {
     case DType::F32: return static_cast<const float*>(base)[off];
     case DType::F64: return static_cast<const double*>(base)[off];
+    case DType::BF16: return static_cast<const bf16*>(base)[off];
     case DType::I32: return static_cast<const int32_t*>(base)[off];
     default: fail("tensor: element access is not supported for dtype ", dtype_name(dtype));
   }
@@ -286,6 +287,7 @@ T* Tensor::data() const {
 }
 template float* Tensor::data<float>() const;
 template double* Tensor::data<double>() const;
+template bf16* Tensor::data<bf16>() const;
 template int32_t* Tensor::data<int32_t>() const;
 
 // --------------------------------------------------------- element access ----
@@ -381,7 +383,7 @@ Tensor Tensor::to(Device target) const {
 
 Tensor& Tensor::requires_grad_(bool on) {
   MOTIVE_CHECK(is_leaf(), "requires_grad_: only leaf tensors can change requires_grad");
-  MOTIVE_CHECK(!on || dtype() == DType::F32 || dtype() == DType::F64,
+  MOTIVE_CHECK(!on || dtype() != DType::I32,
                "requires_grad_: dtype ", dtype_name(dtype()), " cannot require grad");
   impl().requires_grad = on;
   return *this;
@@ -416,7 +418,7 @@ std::string Tensor::str() const {
   if (!defined()) return "Tensor[undefined]";
   std::string s = std::string("Tensor[") + dtype_name(dtype()) + " " + device_name(device()) +
                   " " + shape_str(shape()) + "]";
-  if (numel() <= 16 && dtype() != DType::BF16) {
+  if (numel() <= 16) {
     s += " {";
     const auto v = to_vector();
     for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);

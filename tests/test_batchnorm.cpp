@@ -2,13 +2,15 @@
 // hand-computed values, train and eval outputs against a naive reference,
 // float64 gradient checks in train and eval mode (with and without affine,
 // strided x, gamma/beta as parameter views of bigger buffers), edge shapes,
-// FLOPs, bad input.
+// FLOPs, bad input; bf16 input with float32 parameters and statistics against
+// the float64 op on the same values (mixed precision, engine/autocast.h).
 #include <omp.h>
 
 #include <cmath>
 #include <vector>
 
 #include "engine/flops.h"
+#include "tests/bf16_testing.h"
 #include "tests/gradcheck.h"
 
 using namespace motive;
@@ -206,4 +208,101 @@ TEST_CASE("batch_norm2d: edge shapes, FLOPs, bad input") {
           "batch_norm2d: training needs more than one value");
   rejects([&] { batch_norm2d(y.to(DType::I32), Tensor(), Tensor(), Tensor(), Tensor(), true); },
           "batch_norm2d");
+}
+
+TEST_CASE("batch_norm2d in bf16 with float32 parameters matches float64, train and eval") {
+  Generator gen(56);
+  // C = 8 and 16 (multiples of 8, the CUDA vector width) and 5; up to 2048
+  // rows per channel (many partial sums).
+  for (const Shape& s : std::vector<Shape>{{2, 3, 4, 8}, {3, 5, 7, 5}, {8, 16, 16, 16}}) {
+    CAPTURE(shape_str(s));
+    const int64_t c = s[3];
+    for (bool training : {true, false}) {
+      CAPTURE(training);
+      const Tensor rm = input32({c}, gen, false), rv = rand_uniform({c}, 0.5, 2.0, gen);
+      check_bf16(
+          [&](const auto& v) { return batch_norm2d(v[0], v[1], v[2], v[3], v[4], training); },
+          {input_bf16(s, gen), input32({c}, gen), input32({c}, gen), rm, rv});
+      check_bf16(
+          [&](const auto& v) {
+            return batch_norm2d(v[0], Tensor(), Tensor(), v[1], v[2], training, 0.1, 1e-3);
+          },
+          {input_bf16(s, gen), rm, rv});
+    }
+  }
+  // A strided (NCHW seen as NHWC) input; gamma and beta as views of bigger
+  // float32 parameters: a prefix (the base model's channels) and every other
+  // element at an offset.
+  const Tensor big_gamma = input32({12}, gen), big_beta = input32({17}, gen);
+  for (bool training : {true, false}) {
+    CAPTURE(training);
+    const Tensor rm = input32({8}, gen, false), rv = rand_uniform({8}, 0.5, 2.0, gen);
+    check_bf16(
+        [&](const auto& v) {
+          return batch_norm2d(v[0].permute({0, 2, 3, 1}), v[1], v[2], v[3], v[4], training);
+        },
+        {input_bf16({2, 8, 3, 5}, gen), param_view(big_gamma, 0, 8),
+         param_view(big_beta, 1, 17, 2), rm, rv});
+  }
+  const std::vector<double> gg = big_gamma.grad_buffer().to_vector();
+  const std::vector<double> gb = big_beta.grad_buffer().to_vector();
+  for (int64_t i : {8, 11}) CHECK(gg[i] == 0.0);  // unmapped elements untouched
+  for (int64_t i : {0, 2, 16}) CHECK(gb[i] == 0.0);
+}
+
+TEST_CASE("batch_norm2d in bf16: float32 statistics, running buffers and parameter gradients") {
+  Generator gen(57);
+  const Tensor x = input_bf16({4, 6, 6, 16}, gen, false);
+  const Tensor x64 = x.to(DType::F64);  // the same values
+  Tensor gamma = input32({16}, gen), beta = input32({16}, gen);
+  Tensor gamma64 = f64_twin(gamma), beta64 = f64_twin(beta);
+  Tensor rm = input32({16}, gen, false), rv = rand_uniform({16}, 0.5, 2.0, gen);
+  Tensor rm64 = rm.to(DType::F64), rv64 = rv.to(DType::F64);
+  const Tensor seed = input({4, 6, 6, 16}, gen, false).to(DType::BF16);
+  for (int step = 0; step < 2; ++step) {
+    const Tensor y = batch_norm2d(x, gamma, beta, rm, rv, true, 0.3);
+    const Tensor y64 = batch_norm2d(x64, gamma64, beta64, rm64, rv64, true, 0.3);
+    CHECK(y.dtype() == DType::BF16);
+    CHECK(rel_error(y, y64) < 1e-2);
+    // The running buffers stay float32 and are updated from double sums: as
+    // close as float32 rounding allows (a bf16 mean would be off by ~1e-3).
+    CHECK(rm.dtype() == DType::F32);
+    CHECK(rv.dtype() == DType::F32);
+    CHECK(rel_error(rm, rm64) < 1e-5);
+    CHECK(rel_error(rv, rv64) < 1e-5);
+    y.backward(seed);
+    y64.backward(seed.to(DType::F64));
+  }
+  // dgamma = sum(g * xhat) and dbeta = sum(g) come out in float32 from double
+  // sums: much closer than bf16's 2^-9 rounding of them would allow.
+  CHECK(gamma.grad().dtype() == DType::F32);
+  CHECK(beta.grad().dtype() == DType::F32);
+  CHECK(rel_error(gamma.grad(), gamma64.grad()) < 1e-4);
+  CHECK(rel_error(beta.grad(), beta64.grad()) < 1e-4);
+  // Eval with the updated buffers; dx is bf16.
+  Tensor xe = x.clone();
+  xe.requires_grad_();
+  const Tensor ye = batch_norm2d(xe, gamma, beta, rm, rv, false);
+  CHECK(ye.dtype() == DType::BF16);
+  CHECK(rel_error(ye, batch_norm2d(x64, gamma64, beta64, rm64, rv64, false)) < 1e-2);
+  ye.backward(seed);
+  CHECK(xe.grad().dtype() == DType::BF16);
+}
+
+TEST_CASE("batch_norm2d: bf16 input takes float32 parameters, float32 input its own") {
+  const Tensor x = Tensor::ones({2, 2, 2, 4}, DType::BF16), x32 = Tensor::ones({2, 2, 2, 4});
+  const Tensor g32 = Tensor::ones({4}), g16 = Tensor::ones({4}, DType::BF16);
+  auto rejects = [](auto f, const char* what) {
+    CHECK_THROWS_WITH_AS(f(), doctest::Contains(what), Error);
+  };
+  rejects([&] { batch_norm2d(x32, g16, Tensor(), Tensor(), Tensor(), true); },
+          "batch_norm2d: gamma is BF16, input is F32");
+  rejects([&] { batch_norm2d(x, g16, Tensor(), Tensor(), Tensor(), true); },
+          "batch_norm2d: gamma is BF16, input is BF16 (which takes F32 parameters)");
+  const Tensor g64 = Tensor::ones({4}, DType::F64);
+  rejects([&] { batch_norm2d(x, Tensor(), g64, Tensor(), Tensor(), true); },
+          "batch_norm2d: beta is F64, input is BF16");
+  rejects([&] { batch_norm2d(x, g32, g32, g16, g16, false); },
+          "batch_norm2d: running_mean is BF16");
+  CHECK(batch_norm2d(x, g32, g32, g32, g32, false).dtype() == DType::BF16);
 }

@@ -19,7 +19,7 @@ Tensor activation(const Tensor& x_in, cpu::Activation kind, const char* name) {
   MOTIVE_CHECK(x_in.defined(), name, ": input is undefined");
   const Tensor x = x_in.contiguous();  // recorded: the gradient reaches a strided input
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-  dispatch_float(x.dtype(), name, [&](auto t) {
+  dispatch_float_bf16(x.dtype(), name, [&](auto t) {
     using T = decltype(t);
     MOTIVE_KERNEL(x.device(), activation_forward<T>, kind, x.numel(), x.data<T>(), out.data<T>());
   });
@@ -28,7 +28,7 @@ Tensor activation(const Tensor& x_in, cpu::Activation kind, const char* name) {
   return record(name, out, {x}, [saved, kind, name](const Tensor& g_in) {
     const Tensor g = g_in.contiguous();
     Tensor dx = Tensor::empty(saved.shape(), saved.dtype(), saved.device());
-    dispatch_float(saved.dtype(), name, [&](auto t) {
+    dispatch_float_bf16(saved.dtype(), name, [&](auto t) {
       using T = decltype(t);
       MOTIVE_KERNEL(saved.device(), activation_backward<T>, kind, saved.numel(), saved.data<T>(),
                     g.data<T>(), dx.data<T>());

@@ -5,6 +5,9 @@
 // save (mean, rstd) for backward, which gives gradients for x, gamma, beta.
 // gamma/beta may be undefined, and may be strided views (a base model's BN
 // parameters are prefix views of the motivated one's): used in place.
+// Mixed precision (engine/autocast.h): bf16 input runs in bf16 with float32
+// gamma, beta, running buffers, saved statistics and parameter gradients
+// (wide_t in kernels/bf16.h), every sum in double, like PyTorch/cuDNN's BN.
 // FLOPs (forward): training 5 per element (statistics: subtract, multiply-add,
 // add; normalise: one multiply-add); eval 2 per element (one multiply-add).
 #include "engine/autograd.h"
@@ -28,10 +31,14 @@ Tensor batch_norm2d(const Tensor& x_in, const Tensor& gamma, const Tensor& beta,
                "batch_norm2d: input must be NHWC [N, H, W, C], got ",
                x_in.defined() ? shape_str(x_in.shape()) : "an undefined tensor");
   const int64_t c = x_in.size(3), rows = x_in.numel() / (c == 0 ? 1 : c);
-  norm::check_channel_param("batch_norm2d", "gamma", gamma, c, x_in);
-  norm::check_channel_param("batch_norm2d", "beta", beta, c, x_in);
-  norm::check_channel_param("batch_norm2d", "running_mean", running_mean, c, x_in);
-  norm::check_channel_param("batch_norm2d", "running_var", running_var, c, x_in);
+  // The dtype of the parameters and statistics: float32 for bf16 input.
+  const DType wide = dispatch_float_bf16(x_in.dtype(), "batch_norm2d", [](auto t) {
+    return dtype_of<wide_t<decltype(t)>>::value;
+  });
+  norm::check_channel_param("batch_norm2d", "gamma", gamma, c, x_in, wide);
+  norm::check_channel_param("batch_norm2d", "beta", beta, c, x_in, wide);
+  norm::check_channel_param("batch_norm2d", "running_mean", running_mean, c, x_in, wide);
+  norm::check_channel_param("batch_norm2d", "running_var", running_var, c, x_in, wide);
   MOTIVE_CHECK(running_mean.defined() == running_var.defined(),
                "batch_norm2d: running_mean and running_var must be both defined or both undefined");
   MOTIVE_CHECK(training || running_mean.defined(),
@@ -44,24 +51,25 @@ Tensor batch_norm2d(const Tensor& x_in, const Tensor& gamma, const Tensor& beta,
 
   const Tensor x = x_in.contiguous();
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-  Tensor mean = Tensor::empty({c}, x.dtype(), x.device());
-  Tensor rstd = Tensor::empty({c}, x.dtype(), x.device());
-  dispatch_float(x.dtype(), "batch_norm2d", [&](auto t) {
+  Tensor mean = Tensor::empty({c}, wide, x.device());
+  Tensor rstd = Tensor::empty({c}, wide, x.device());
+  dispatch_float_bf16(x.dtype(), "batch_norm2d", [&](auto t) {
     using T = decltype(t);
+    using W = wide_t<T>;
     if (training) {
-      const cpu::RunningStats<T> running{data_or_null<T>(running_mean), stride_or_one(running_mean),
-                                         data_or_null<T>(running_var), stride_or_one(running_var),
+      const cpu::RunningStats<T> running{data_or_null<W>(running_mean), stride_or_one(running_mean),
+                                         data_or_null<W>(running_var), stride_or_one(running_var),
                                          momentum};
-      MOTIVE_KERNEL(x.device(), batch_norm_stats<T>, rows, c, x.data<T>(), eps, mean.data<T>(),
-                    rstd.data<T>(), running_mean.defined() ? &running : nullptr);
+      MOTIVE_KERNEL(x.device(), batch_norm_stats<T>, rows, c, x.data<T>(), eps, mean.data<W>(),
+                    rstd.data<W>(), running_mean.defined() ? &running : nullptr);
     } else {
-      MOTIVE_KERNEL(x.device(), batch_norm_running_stats<T>, c, running_mean.data<T>(),
-                    running_mean.stride(0), running_var.data<T>(), running_var.stride(0), eps,
-                    mean.data<T>(), rstd.data<T>());
+      MOTIVE_KERNEL(x.device(), batch_norm_running_stats<T>, c, running_mean.data<W>(),
+                    running_mean.stride(0), running_var.data<W>(), running_var.stride(0), eps,
+                    mean.data<W>(), rstd.data<W>());
     }
-    MOTIVE_KERNEL(x.device(), batch_norm_forward<T>, rows, c, x.data<T>(), mean.data<T>(),
-                  rstd.data<T>(), data_or_null<T>(gamma), stride_or_one(gamma),
-                  data_or_null<T>(beta), stride_or_one(beta), out.data<T>());
+    MOTIVE_KERNEL(x.device(), batch_norm_forward<T>, rows, c, x.data<T>(), mean.data<W>(),
+                  rstd.data<W>(), data_or_null<W>(gamma), stride_or_one(gamma),
+                  data_or_null<W>(beta), stride_or_one(beta), out.data<T>());
   });
   add_flops(batch_norm2d_flops(x.numel(), training));
 
@@ -74,14 +82,15 @@ Tensor batch_norm2d(const Tensor& x_in, const Tensor& gamma, const Tensor& beta,
     const Tensor g = g_in.contiguous();
     Tensor dx, dgamma, dbeta;
     if (need_dx) dx = Tensor::empty(xs.shape(), xs.dtype(), xs.device());
-    if (need_dgamma) dgamma = Tensor::empty({c}, xs.dtype(), xs.device());
-    if (need_dbeta) dbeta = Tensor::empty({c}, xs.dtype(), xs.device());
-    dispatch_float(xs.dtype(), "batch_norm2d", [&](auto t) {
+    if (need_dgamma) dgamma = Tensor::empty({c}, mean.dtype(), xs.device());
+    if (need_dbeta) dbeta = Tensor::empty({c}, mean.dtype(), xs.device());
+    dispatch_float_bf16(xs.dtype(), "batch_norm2d", [&](auto t) {
       using T = decltype(t);
+      using W = wide_t<T>;
       MOTIVE_KERNEL(xs.device(), batch_norm_backward<T>, rows, c, xs.data<T>(), g.data<T>(),
-                    mean.data<T>(), rstd.data<T>(), data_or_null<T>(gs), stride_or_one(gs),
-                    training, data_or_null<T>(dx), data_or_null<T>(dgamma),
-                    data_or_null<T>(dbeta));
+                    mean.data<W>(), rstd.data<W>(), data_or_null<W>(gs), stride_or_one(gs),
+                    training, data_or_null<T>(dx), data_or_null<W>(dgamma),
+                    data_or_null<W>(dbeta));
     });
     return std::vector<Tensor>{dx, dgamma, dbeta};
   };

@@ -6,6 +6,7 @@
 // the label check waits for one small device-to-host copy.
 // FLOPs (forward): 6 per logit — max, subtract, exp, sum (log-sum-exp), and
 // the sum/pick of the target dot product.
+#include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/flops.h"
@@ -31,7 +32,7 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& labels_in, double la
                "cross_entropy: label_smoothing must be in [0, 1], got ", label_smoothing);
   MOTIVE_CHECK(labels_in.device() == logits_in.device(), "cross_entropy: logits are on ",
                device_name(logits_in.device()), ", labels on ", device_name(labels_in.device()));
-  const Tensor logits = logits_in.contiguous();
+  const Tensor logits = widen_bf16(logits_in).contiguous();  // float32: engine/autocast.h
   const Tensor labels = labels_in.detach().contiguous();
   const int64_t n = logits.size(0), c = logits.size(1);
   const Device device = logits.device();

@@ -7,6 +7,7 @@
 // kernel draws the same masks bit for bit, so both devices agree exactly. In
 // eval mode, or with p = 0, both ops are the identity and draw nothing; p = 1
 // drops everything (scale 0, no division by zero).
+#include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/flops.h"
@@ -39,10 +40,11 @@ Tensor apply_mask(const Tensor& x_in, const Mask& m, const char* op) {
 }
 
 // Shared by both ops: `groups` draws, each covering numel / groups elements.
-Tensor masked(const Tensor& x, double p, bool training, Generator& gen, int64_t groups,
+Tensor masked(const Tensor& x_in, double p, bool training, Generator& gen, int64_t groups,
               const char* op) {
   MOTIVE_CHECK(p >= 0.0 && p <= 1.0, op, ": drop probability ", p, " is outside [0, 1]");
-  if (!training || p == 0.0) return x;
+  if (!training || p == 0.0) return x_in;
+  const Tensor x = widen_bf16(x_in);  // float32 only: engine/autocast.h
   MOTIVE_CHECK(x.dtype() == DType::F32 || x.dtype() == DType::F64, op, ": dtype ",
                dtype_name(x.dtype()), " is not supported (float32/float64 only)");
   Mask m;

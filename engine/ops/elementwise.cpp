@@ -1,5 +1,6 @@
 // add / sub / mul / div with NumPy broadcasting, their scalar forms, and
 // sum_to_shape (the backward of broadcasting). FLOPs: one per output element.
+#include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/flops.h"
@@ -30,7 +31,7 @@ Tensor compute(cpu::BinaryOp op, const Tensor& a, const Tensor& b) {
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
   const Tensor ae = a.detach().expand(shape), be = b.detach().expand(shape);
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
-  dispatch_float(a.dtype(), name, [&](auto t) {
+  dispatch_float_bf16(a.dtype(), name, [&](auto t) {
     using T = decltype(t);
     MOTIVE_KERNEL(out.device(), binary<T>, op, out.dim(), shape.data(), out.data<T>(),
                   out.strides().data(), ae.data<T>(), ae.strides().data(), be.data<T>(),
@@ -38,6 +39,15 @@ Tensor compute(cpu::BinaryOp op, const Tensor& a, const Tensor& b) {
   });
   add_flops(out.numel());
   return out;
+}
+
+// A bf16 / float32 pair runs in float32 (engine/autocast.h); other mixes are
+// an error in compute().
+std::pair<Tensor, Tensor> promote(const Tensor& a, const Tensor& b) {
+  const bool pair = (a.dtype() == DType::BF16 && b.dtype() == DType::F32) ||
+                    (a.dtype() == DType::F32 && b.dtype() == DType::BF16);
+  if (!pair) return {a, b};
+  return {widen_bf16(a), widen_bf16(b)};
 }
 
 }  // namespace
@@ -53,7 +63,8 @@ Tensor sum_to_shape(const Tensor& grad, const Shape& shape) {
   return sum(grad, dims, true).reshape(shape);
 }
 
-Tensor add(const Tensor& a, const Tensor& b) {
+Tensor add(const Tensor& a_in, const Tensor& b_in) {
+  const auto [a, b] = promote(a_in, b_in);
   Tensor out = compute(cpu::BinaryOp::Add, a, b);
   const Shape sa = a.shape(), sb = b.shape();
   return record("add", out, {a, b}, [sa, sb](const Tensor& g) {
@@ -61,7 +72,8 @@ Tensor add(const Tensor& a, const Tensor& b) {
   });
 }
 
-Tensor sub(const Tensor& a, const Tensor& b) {
+Tensor sub(const Tensor& a_in, const Tensor& b_in) {
+  const auto [a, b] = promote(a_in, b_in);
   Tensor out = compute(cpu::BinaryOp::Sub, a, b);
   const Shape sa = a.shape(), sb = b.shape();
   return record("sub", out, {a, b}, [sa, sb](const Tensor& g) {
@@ -69,7 +81,8 @@ Tensor sub(const Tensor& a, const Tensor& b) {
   });
 }
 
-Tensor mul(const Tensor& a, const Tensor& b) {
+Tensor mul(const Tensor& a_in, const Tensor& b_in) {
+  const auto [a, b] = promote(a_in, b_in);
   Tensor out = compute(cpu::BinaryOp::Mul, a, b);
   const Tensor ad = a.detach(), bd = b.detach();
   return record("mul", out, {a, b}, [ad, bd](const Tensor& g) {
@@ -78,7 +91,8 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   });
 }
 
-Tensor div(const Tensor& a, const Tensor& b) {
+Tensor div(const Tensor& a_in, const Tensor& b_in) {
+  const auto [a, b] = promote(a_in, b_in);
   Tensor out = compute(cpu::BinaryOp::Div, a, b);
   const Tensor ad = a.detach(), bd = b.detach();
   return record("div", out, {a, b}, [ad, bd](const Tensor& g) {
@@ -93,7 +107,7 @@ namespace {
 Tensor affine(const Tensor& a, double scale, double shift, const char* name) {
   const Tensor x = a.contiguous();
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-  dispatch_float(x.dtype(), name, [&](auto t) {
+  dispatch_float_bf16(x.dtype(), name, [&](auto t) {
     using T = decltype(t);
     MOTIVE_KERNEL(x.device(), affine<T>, x.numel(), x.data<T>(), static_cast<T>(scale),
                   static_cast<T>(shift), out.data<T>());

@@ -4,6 +4,7 @@
 // them instead of keeping a normalised copy of x.
 // FLOPs (forward): 5 per element (statistics: subtract, multiply-add, add;
 // normalise: subtract, multiply) + 2 per element with an affine map.
+#include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/flops.h"
@@ -22,10 +23,10 @@ Tensor layer_norm(const Tensor& x_in, const Tensor& gamma, const Tensor& beta, d
   MOTIVE_CHECK(x_in.defined() && x_in.dim() >= 1 && x_in.size(-1) >= 1,
                "layer_norm: needs rank >= 1 and a non-empty last dim, got ",
                x_in.defined() ? shape_str(x_in.shape()) : "an undefined tensor");
-  norm::check_channel_param("layer_norm", "gamma", gamma, x_in.size(-1), x_in);
-  norm::check_channel_param("layer_norm", "beta", beta, x_in.size(-1), x_in);
+  const Tensor x = widen_bf16(x_in).contiguous();  // float32 only: engine/autocast.h
+  norm::check_channel_param("layer_norm", "gamma", gamma, x.size(-1), x);
+  norm::check_channel_param("layer_norm", "beta", beta, x.size(-1), x);
   MOTIVE_CHECK(eps >= 0, "layer_norm: eps must be >= 0, got ", eps);
-  const Tensor x = x_in.contiguous();
   const int64_t d = x.size(-1), rows = x.numel() / d;
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   Tensor mean = Tensor::empty({rows}, x.dtype(), x.device());

@@ -49,13 +49,13 @@ Tensor run_pool(const char* op, const Tensor& x, const Shape& out_shape, int64_t
                 Forward forward, Backward backward) {
   const Tensor xc = x.contiguous();
   Tensor y = Tensor::empty(out_shape, x.dtype(), x.device());
-  dispatch_float(x.dtype(), op, [&](auto t) { forward(t, xc, y); });
+  dispatch_float_bf16(x.dtype(), op, [&](auto t) { forward(t, xc, y); });
   add_flops(flops);
   const Shape in_shape = x.shape();
   return record(op, y, {xc}, [op, in_shape, backward](const Tensor& g) {
     const Tensor gc = g.contiguous();
     Tensor dx = Tensor::empty(in_shape, gc.dtype(), gc.device());
-    dispatch_float(gc.dtype(), op, [&](auto t) { backward(t, gc, dx); });
+    dispatch_float_bf16(gc.dtype(), op, [&](auto t) { backward(t, gc, dx); });
     return std::vector<Tensor>{dx};
   });
 }

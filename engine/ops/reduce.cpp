@@ -34,7 +34,7 @@ Tensor sum(const Tensor& x, const Shape& dims, bool keepdim) {
   Shape out_strides = out.strides();
   for (int64_t d = 0; d < x.dim(); ++d)
     if (reduced[d]) out_strides[d] = 0;
-  dispatch_float(x.dtype(), "sum", [&](auto t) {
+  dispatch_float_bf16(x.dtype(), "sum", [&](auto t) {
     using T = decltype(t);
     MOTIVE_KERNEL(x.device(), sum_into<T>, x.dim(), x.shape().data(), out.data<T>(),
                   out_strides.data(), x.data<T>(), x.strides().data());

@@ -1,5 +1,6 @@
 #include "kernels/cpu/activations.h"
 
+#include "kernels/bf16.h"
 #include "kernels/cpu/activation_math.h"
 
 namespace motive::cpu {
@@ -18,7 +19,7 @@ void activation_forward(Activation a, int64_t n, const T* x, T* y) {
   with_activation(a, [&](auto act) {
     using A = decltype(act);
 #pragma omp parallel for if (n > kParallelMin)
-    for (int64_t i = 0; i < n; ++i) y[i] = A::f(x[i]);
+    for (int64_t i = 0; i < n; ++i) y[i] = A::f(static_cast<wide_t<T>>(x[i]));
   });
 }
 
@@ -27,7 +28,7 @@ void activation_backward(Activation a, int64_t n, const T* x, const T* g, T* dx)
   with_activation(a, [&](auto act) {
     using A = decltype(act);
 #pragma omp parallel for if (n > kParallelMin)
-    for (int64_t i = 0; i < n; ++i) dx[i] = g[i] * A::df(x[i]);
+    for (int64_t i = 0; i < n; ++i) dx[i] = g[i] * A::df(static_cast<wide_t<T>>(x[i]));
   });
 }
 
@@ -40,6 +41,7 @@ int64_t activation_flops_per_element(Activation a) {
   template void activation_backward<T>(Activation, int64_t, const T*, const T*, T*);
 MOTIVE_INSTANTIATE(float)
 MOTIVE_INSTANTIATE(double)
+MOTIVE_INSTANTIATE(bf16)
 #undef MOTIVE_INSTANTIATE
 
 }  // namespace motive::cpu

@@ -13,25 +13,27 @@ namespace {
 // once there is enough work. Channels stay the (vectorised) inner loop.
 constexpr int64_t kParallelMin = 1 << 15;
 
-// out[row, ch] = x[row, ch] * scale[ch] + shift[ch].
-template <class T>
-void channel_affine(int64_t rows, int64_t c, const T* x, const T* scale, const T* shift, T* out) {
+// out[row, ch] = x[row, ch] * scale[ch] + shift[ch], computed in W.
+template <class T, class W>
+void channel_affine(int64_t rows, int64_t c, const T* x, const W* scale, const W* shift, T* out) {
 #pragma omp parallel for if (rows * c > kParallelMin)
   for (int64_t r = 0; r < rows; ++r)
-    for (int64_t ch = 0; ch < c; ++ch) out[r * c + ch] = x[r * c + ch] * scale[ch] + shift[ch];
+    for (int64_t ch = 0; ch < c; ++ch)
+      out[r * c + ch] = static_cast<T>(static_cast<W>(x[r * c + ch]) * scale[ch] + shift[ch]);
 }
 
 // Columns [0, c): sum of g; [c, 2c): sum of g * xhat.
-template <class T>
-std::vector<double> grad_sums(int64_t rows, int64_t c, const T* x, const T* g, const T* mean,
-                              const T* rstd) {
+template <class T, class W>
+std::vector<double> grad_sums(int64_t rows, int64_t c, const T* x, const T* g, const W* mean,
+                              const W* rstd) {
   std::vector<double> sums(static_cast<size_t>(2 * c));
   column_sums(rows, 2 * c, sums.data(), [&](int64_t begin, int64_t end, double* acc) {
     for (int64_t r = begin; r < end; ++r)
       for (int64_t ch = 0; ch < c; ++ch) {
-        const T gv = g[r * c + ch];
+        const W gv = static_cast<W>(g[r * c + ch]);
         acc[ch] += gv;
-        acc[c + ch] += static_cast<double>(gv) * ((x[r * c + ch] - mean[ch]) * rstd[ch]);
+        acc[c + ch] +=
+            static_cast<double>(gv) * ((static_cast<W>(x[r * c + ch]) - mean[ch]) * rstd[ch]);
       }
   });
   return sums;
@@ -40,16 +42,18 @@ std::vector<double> grad_sums(int64_t rows, int64_t c, const T* x, const T* g, c
 }  // namespace
 
 template <class T>
-void batch_norm_stats(int64_t rows, int64_t c, const T* x, double eps, T* mean, T* rstd,
-                      const RunningStats<T>* running) {
+void batch_norm_stats(int64_t rows, int64_t c, const T* x, double eps, wide_t<T>* mean,
+                      wide_t<T>* rstd, const RunningStats<T>* running) {
+  using W = wide_t<T>;
   // Sums of (x - x[row 0]): shifting by a sample of each channel keeps the
   // one-pass variance free of the cancellation a large common offset causes.
-  const std::vector<double> shift(x, x + c);
+  std::vector<double> shift(static_cast<size_t>(c));
+  for (int64_t ch = 0; ch < c; ++ch) shift[ch] = static_cast<W>(x[ch]);
   std::vector<double> sums(static_cast<size_t>(2 * c));
   column_sums(rows, 2 * c, sums.data(), [&](int64_t begin, int64_t end, double* acc) {
     for (int64_t r = begin; r < end; ++r)
       for (int64_t ch = 0; ch < c; ++ch) {
-        const double v = x[r * c + ch] - shift[ch];
+        const double v = static_cast<W>(x[r * c + ch]) - shift[ch];
         acc[ch] += v;
         acc[c + ch] += v * v;
       }
@@ -58,84 +62,93 @@ void batch_norm_stats(int64_t rows, int64_t c, const T* x, double eps, T* mean, 
   for (int64_t ch = 0; ch < c; ++ch) {
     const double mu = sums[ch] / n;
     const double var = std::max(sums[c + ch] / n - mu * mu, 0.0);
-    mean[ch] = static_cast<T>(shift[ch] + mu);
-    rstd[ch] = static_cast<T>(1.0 / std::sqrt(var + eps));
+    mean[ch] = static_cast<W>(shift[ch] + mu);
+    rstd[ch] = static_cast<W>(1.0 / std::sqrt(var + eps));
     if (running) {
       const double m = running->momentum;
-      T& rm = running->mean[ch * running->mean_stride];
-      T& rv = running->var[ch * running->var_stride];
-      rm = static_cast<T>((1 - m) * rm + m * (shift[ch] + mu));
-      rv = static_cast<T>((1 - m) * rv + m * var * n / (n - 1));
+      W& rm = running->mean[ch * running->mean_stride];
+      W& rv = running->var[ch * running->var_stride];
+      rm = static_cast<W>((1 - m) * rm + m * (shift[ch] + mu));
+      rv = static_cast<W>((1 - m) * rv + m * var * n / (n - 1));
     }
   }
 }
 
 template <class T>
-void batch_norm_running_stats(int64_t c, const T* running_mean, int64_t rm_stride,
-                              const T* running_var, int64_t rv_stride, double eps, T* mean,
-                              T* rstd) {
+void batch_norm_running_stats(int64_t c, const wide_t<T>* running_mean, int64_t rm_stride,
+                              const wide_t<T>* running_var, int64_t rv_stride, double eps,
+                              wide_t<T>* mean, wide_t<T>* rstd) {
+  using W = wide_t<T>;
   for (int64_t ch = 0; ch < c; ++ch) {
     mean[ch] = running_mean[ch * rm_stride];
     rstd[ch] =
-        static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var[ch * rv_stride]) + eps));
+        static_cast<W>(1.0 / std::sqrt(static_cast<double>(running_var[ch * rv_stride]) + eps));
   }
 }
 
 template <class T>
-void batch_norm_forward(int64_t rows, int64_t c, const T* x, const T* mean, const T* rstd,
-                        const T* gamma, int64_t gs, const T* beta, int64_t bs, T* y) {
-  std::vector<T> scale(static_cast<size_t>(c)), shift(static_cast<size_t>(c));
+void batch_norm_forward(int64_t rows, int64_t c, const T* x, const wide_t<T>* mean,
+                        const wide_t<T>* rstd, const wide_t<T>* gamma, int64_t gs,
+                        const wide_t<T>* beta, int64_t bs, T* y) {
+  using W = wide_t<T>;
+  std::vector<W> scale(static_cast<size_t>(c)), shift(static_cast<size_t>(c));
   for (int64_t ch = 0; ch < c; ++ch) {
     scale[ch] = gamma ? gamma[ch * gs] * rstd[ch] : rstd[ch];
-    shift[ch] = (beta ? beta[ch * bs] : T(0)) - mean[ch] * scale[ch];
+    shift[ch] = (beta ? beta[ch * bs] : W(0)) - mean[ch] * scale[ch];
   }
   channel_affine(rows, c, x, scale.data(), shift.data(), y);
 }
 
 template <class T>
-void batch_norm_backward(int64_t rows, int64_t c, const T* x, const T* g, const T* mean,
-                         const T* rstd, const T* gamma, int64_t gs, bool training, T* dx,
-                         T* dgamma, T* dbeta) {
+void batch_norm_backward(int64_t rows, int64_t c, const T* x, const T* g, const wide_t<T>* mean,
+                         const wide_t<T>* rstd, const wide_t<T>* gamma, int64_t gs,
+                         bool training, T* dx, wide_t<T>* dgamma, wide_t<T>* dbeta) {
+  using W = wide_t<T>;
   // Eval's dx needs no reductions; everything else does.
   const bool need_sums = training || dgamma || dbeta;
   const std::vector<double> sums =
       need_sums ? grad_sums(rows, c, x, g, mean, rstd) : std::vector<double>();
   for (int64_t ch = 0; ch < c; ++ch) {
-    if (dbeta) dbeta[ch] = static_cast<T>(sums[ch]);
-    if (dgamma) dgamma[ch] = static_cast<T>(sums[c + ch]);
+    if (dbeta) dbeta[ch] = static_cast<W>(sums[ch]);
+    if (dgamma) dgamma[ch] = static_cast<W>(sums[c + ch]);
   }
   if (!dx) return;
   // dx = k * (g - a - (x - mean) * b) per channel, with k = gamma * rstd and,
   // in training, a = sum(g) / rows, b = rstd * sum(g * xhat) / rows.
   const double n = static_cast<double>(rows);
-  std::vector<T> k(static_cast<size_t>(c)), a(static_cast<size_t>(c), T(0)),
-      b(static_cast<size_t>(c), T(0));
+  std::vector<W> k(static_cast<size_t>(c)), a(static_cast<size_t>(c), W(0)),
+      b(static_cast<size_t>(c), W(0));
   for (int64_t ch = 0; ch < c; ++ch) {
     k[ch] = gamma ? gamma[ch * gs] * rstd[ch] : rstd[ch];
     if (training) {
-      a[ch] = static_cast<T>(sums[ch] / n);
-      b[ch] = static_cast<T>(rstd[ch] * sums[c + ch] / n);
+      a[ch] = static_cast<W>(sums[ch] / n);
+      b[ch] = static_cast<W>(rstd[ch] * sums[c + ch] / n);
     }
   }
 #pragma omp parallel for if (rows * c > kParallelMin)
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t ch = 0; ch < c; ++ch) {
       const int64_t i = r * c + ch;
-      dx[i] = k[ch] * (g[i] - a[ch] - (x[i] - mean[ch]) * b[ch]);
+      dx[i] = static_cast<T>(
+          k[ch] * (static_cast<W>(g[i]) - a[ch] - (static_cast<W>(x[i]) - mean[ch]) * b[ch]));
     }
 }
 
 #define MOTIVE_INSTANTIATE(T)                                                                  \
-  template void batch_norm_stats<T>(int64_t, int64_t, const T*, double, T*, T*,                \
+  template void batch_norm_stats<T>(int64_t, int64_t, const T*, double, wide_t<T>*, wide_t<T>*, \
                                     const RunningStats<T>*);                                   \
-  template void batch_norm_running_stats<T>(int64_t, const T*, int64_t, const T*, int64_t,     \
-                                            double, T*, T*);                                   \
-  template void batch_norm_forward<T>(int64_t, int64_t, const T*, const T*, const T*, const T*, \
-                                      int64_t, const T*, int64_t, T*);                         \
-  template void batch_norm_backward<T>(int64_t, int64_t, const T*, const T*, const T*,         \
-                                       const T*, const T*, int64_t, bool, T*, T*, T*);
+  template void batch_norm_running_stats<T>(int64_t, const wide_t<T>*, int64_t,               \
+                                            const wide_t<T>*, int64_t, double, wide_t<T>*,     \
+                                            wide_t<T>*);                                       \
+  template void batch_norm_forward<T>(int64_t, int64_t, const T*, const wide_t<T>*,            \
+                                      const wide_t<T>*, const wide_t<T>*, int64_t,             \
+                                      const wide_t<T>*, int64_t, T*);                          \
+  template void batch_norm_backward<T>(int64_t, int64_t, const T*, const T*, const wide_t<T>*, \
+                                       const wide_t<T>*, const wide_t<T>*, int64_t, bool, T*,  \
+                                       wide_t<T>*, wide_t<T>*);
 MOTIVE_INSTANTIATE(float)
 MOTIVE_INSTANTIATE(double)
+MOTIVE_INSTANTIATE(bf16)
 #undef MOTIVE_INSTANTIATE
 
 }  // namespace motive::cpu

@@ -1,17 +1,24 @@
 // Batch normalisation of dense NHWC activations seen as [rows = N*H*W, c].
 // gamma/beta are 1-D and may be strided (a base model's parameters are prefix
 // views of the motivated one's) or null (scale 1, shift 0).
+//
+// Data (x, y, g, dx) is T; the per-channel parameters and statistics (gamma,
+// beta, the running buffers, mean/rstd, dgamma/dbeta) are wide_t<T>: float32
+// beside bf16 data (mixed-precision BN, as in PyTorch/cuDNN), T itself
+// otherwise. Every sum accumulates in double.
 #pragma once
 #include <cstdint>
+
+#include "kernels/bf16.h"
 
 namespace motive::cpu {
 
 // Running buffers, updated in place; they may be strided views.
 template <class T>
 struct RunningStats {
-  T* mean;
+  wide_t<T>* mean;
   int64_t mean_stride;
-  T* var;
+  wide_t<T>* var;
   int64_t var_stride;
   double momentum;
 };
@@ -21,22 +28,23 @@ struct RunningStats {
 // updated like PyTorch's: r = (1 - momentum) r + momentum * batch, with the
 // unbiased variance var * rows / (rows - 1).
 template <class T>
-void batch_norm_stats(int64_t rows, int64_t c, const T* x, double eps, T* mean, T* rstd,
-                      const RunningStats<T>* running);
+void batch_norm_stats(int64_t rows, int64_t c, const T* x, double eps, wide_t<T>* mean,
+                      wide_t<T>* rstd, const RunningStats<T>* running);
 
 // Evaluation statistics: mean = running mean, rstd = 1/sqrt(running var + eps),
 // written to fresh arrays so a later in-place update of the running buffers
-// cannot change what a recorded graph saved.
+// cannot change what a recorded graph saved. T is the data type: only its
+// wide_t<T> parameters are read and written.
 template <class T>
-void batch_norm_running_stats(int64_t c, const T* running_mean, int64_t rm_stride,
-                              const T* running_var, int64_t rv_stride, double eps, T* mean,
-                              T* rstd);
+void batch_norm_running_stats(int64_t c, const wide_t<T>* running_mean, int64_t rm_stride,
+                              const wide_t<T>* running_var, int64_t rv_stride, double eps,
+                              wide_t<T>* mean, wide_t<T>* rstd);
 
 // y = (x - mean) * rstd * gamma + beta, folded into one multiply-add per element.
 template <class T>
-void batch_norm_forward(int64_t rows, int64_t c, const T* x, const T* mean, const T* rstd,
-                        const T* gamma, int64_t gamma_stride, const T* beta, int64_t beta_stride,
-                        T* y);
+void batch_norm_forward(int64_t rows, int64_t c, const T* x, const wide_t<T>* mean,
+                        const wide_t<T>* rstd, const wide_t<T>* gamma, int64_t gamma_stride,
+                        const wide_t<T>* beta, int64_t beta_stride, T* y);
 
 // With xhat = (x - mean) * rstd:
 //   dgamma = sum_rows(g * xhat),  dbeta = sum_rows(g)
@@ -45,8 +53,8 @@ void batch_norm_forward(int64_t rows, int64_t c, const T* x, const T* mean, cons
 //   dx = gamma * rstd * g                                                          (eval)
 // Any of dx, dgamma, dbeta may be null (not needed).
 template <class T>
-void batch_norm_backward(int64_t rows, int64_t c, const T* x, const T* g, const T* mean,
-                         const T* rstd, const T* gamma, int64_t gamma_stride, bool training, T* dx,
-                         T* dgamma, T* dbeta);
+void batch_norm_backward(int64_t rows, int64_t c, const T* x, const T* g, const wide_t<T>* mean,
+                         const wide_t<T>* rstd, const wide_t<T>* gamma, int64_t gamma_stride,
+                         bool training, T* dx, wide_t<T>* dgamma, wide_t<T>* dbeta);
 
 }  // namespace motive::cpu

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/bf16.h"
 #include "kernels/cpu/strided.h"
 #include "kernels/layout.h"
 
@@ -66,5 +67,6 @@ void sum_into(int64_t rank, const int64_t* shape, T* out, const int64_t* os, con
                             const int64_t*);
 MOTIVE_INSTANTIATE(float)
 MOTIVE_INSTANTIATE(double)
+MOTIVE_INSTANTIATE(bf16)
 
 }  // namespace motive::cpu

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
+
+#include "kernels/bf16.h"
 
 namespace motive::cpu {
 namespace {
@@ -66,59 +69,78 @@ void max_pool2d_backward(const Window2d& win, int64_t n, int64_t c, const T* dy,
   }
 }
 
+// The sums of the averaging kernels run in wide_t<T> (float for bf16), in a
+// per-thread row of c accumulators, and round once when stored.
+template <class T>
+struct ChannelSums {
+  std::vector<wide_t<T>> acc;
+  explicit ChannelSums(int64_t c) : acc(static_cast<size_t>(c)) {}
+  void clear() { std::fill(acc.begin(), acc.end(), wide_t<T>(0)); }
+  void add(const T* row) {
+    for (size_t ch = 0; ch < acc.size(); ++ch) acc[ch] += row[ch];
+  }
+  void store_scaled(T* out, wide_t<T> scale) const {
+    for (size_t ch = 0; ch < acc.size(); ++ch) out[ch] = static_cast<T>(acc[ch] * scale);
+  }
+};
+
 template <class T>
 void avg_pool2d_forward(const Window2d& win, int64_t n, int64_t c, const T* x, T* y) {
-  const T scale = T(1) / static_cast<T>(win.taps());
-#pragma omp parallel for collapse(2) schedule(static) if (window_work(win, n, c) > kParallelWork)
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t oh = 0; oh < win.h_out; ++oh)
-      for (int64_t ow = 0; ow < win.w_out; ++ow) {
-        T* out = y + pixel(i, oh, ow, win.h_out, win.w_out, c);
-        std::fill(out, out + c, T(0));
-        win.for_each_tap(oh, ow, [&](int64_t, int64_t ih, int64_t iw) {
-          const T* xp = x + pixel(i, ih, iw, win.h, win.w, c);
-          for (int64_t ch = 0; ch < c; ++ch) out[ch] += xp[ch];
-        });
-        for (int64_t ch = 0; ch < c; ++ch) out[ch] *= scale;
-      }
+  const wide_t<T> scale = wide_t<T>(1) / static_cast<wide_t<T>>(win.taps());
+#pragma omp parallel if (window_work(win, n, c) > kParallelWork)
+  {
+    ChannelSums<T> sums(c);
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t oh = 0; oh < win.h_out; ++oh)
+        for (int64_t ow = 0; ow < win.w_out; ++ow) {
+          sums.clear();
+          win.for_each_tap(oh, ow, [&](int64_t, int64_t ih, int64_t iw) {
+            sums.add(x + pixel(i, ih, iw, win.h, win.w, c));
+          });
+          sums.store_scaled(y + pixel(i, oh, ow, win.h_out, win.w_out, c), scale);
+        }
+  }
 }
 
 template <class T>
 void avg_pool2d_backward(const Window2d& win, int64_t n, int64_t c, const T* dy, T* dx) {
-  const T scale = T(1) / static_cast<T>(win.taps());
+  const wide_t<T> scale = wide_t<T>(1) / static_cast<wide_t<T>>(win.taps());
   // Gather into each input pixel from the windows that cover it: no write races.
-#pragma omp parallel for collapse(2) schedule(static) if (window_work(win, n, c) > kParallelWork)
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t ih = 0; ih < win.h; ++ih)
-      for (int64_t iw = 0; iw < win.w; ++iw) {
-        T* dst = dx + pixel(i, ih, iw, win.h, win.w, c);
-        std::fill(dst, dst + c, T(0));
-        win.for_each_output(ih, iw, [&](int64_t, int64_t oh, int64_t ow) {
-          const T* gp = dy + pixel(i, oh, ow, win.h_out, win.w_out, c);
-          for (int64_t ch = 0; ch < c; ++ch) dst[ch] += gp[ch];
-        });
-        for (int64_t ch = 0; ch < c; ++ch) dst[ch] *= scale;
-      }
+#pragma omp parallel if (window_work(win, n, c) > kParallelWork)
+  {
+    ChannelSums<T> sums(c);
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t ih = 0; ih < win.h; ++ih)
+        for (int64_t iw = 0; iw < win.w; ++iw) {
+          sums.clear();
+          win.for_each_output(ih, iw, [&](int64_t, int64_t oh, int64_t ow) {
+            sums.add(dy + pixel(i, oh, ow, win.h_out, win.w_out, c));
+          });
+          sums.store_scaled(dx + pixel(i, ih, iw, win.h, win.w, c), scale);
+        }
+  }
 }
 
 template <class T>
 void global_avg_pool2d_forward(int64_t n, int64_t pixels, int64_t c, const T* x, T* y) {
-  const T scale = T(1) / static_cast<T>(pixels);
-#pragma omp parallel for schedule(static) if (n * pixels * c > kParallelWork)
-  for (int64_t i = 0; i < n; ++i) {
-    T* out = y + i * c;
-    std::fill(out, out + c, T(0));
-    for (int64_t p = 0; p < pixels; ++p) {
-      const T* xp = x + (i * pixels + p) * c;
-      for (int64_t ch = 0; ch < c; ++ch) out[ch] += xp[ch];
+  const wide_t<T> scale = wide_t<T>(1) / static_cast<wide_t<T>>(pixels);
+#pragma omp parallel if (n * pixels * c > kParallelWork)
+  {
+    ChannelSums<T> sums(c);
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      sums.clear();
+      for (int64_t p = 0; p < pixels; ++p) sums.add(x + (i * pixels + p) * c);
+      sums.store_scaled(y + i * c, scale);
     }
-    for (int64_t ch = 0; ch < c; ++ch) out[ch] *= scale;
   }
 }
 
 template <class T>
 void global_avg_pool2d_backward(int64_t n, int64_t pixels, int64_t c, const T* dy, T* dx) {
-  const T scale = T(1) / static_cast<T>(pixels);
+  const wide_t<T> scale = wide_t<T>(1) / static_cast<wide_t<T>>(pixels);
 #pragma omp parallel for collapse(2) schedule(static) if (n * pixels * c > kParallelWork)
   for (int64_t i = 0; i < n; ++i)
     for (int64_t p = 0; p < pixels; ++p) {
@@ -137,6 +159,7 @@ void global_avg_pool2d_backward(int64_t n, int64_t pixels, int64_t c, const T* d
   template void global_avg_pool2d_backward<T>(int64_t, int64_t, int64_t, const T*, T*);
 MOTIVE_POOL_INSTANTIATE(float)
 MOTIVE_POOL_INSTANTIATE(double)
+MOTIVE_POOL_INSTANTIATE(bf16)
 #undef MOTIVE_POOL_INSTANTIATE
 
 }  // namespace motive::cpu

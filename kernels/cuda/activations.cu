@@ -3,6 +3,7 @@
 // 16-byte accesses when every array is 16-byte aligned (a scalar tail covers
 // n % 4), one vector per thread: memory-bound, a read and a write per element
 // forward, two reads and a write backward.
+#include "kernels/bf16.h"
 #include "kernels/cpu/activation_math.h"
 #include "kernels/cuda/activations.h"
 #include "kernels/cuda/reduce.cuh"
@@ -21,7 +22,7 @@ struct Forward {
     const Vec<T, W> xv = load_vec<W>(x + e, 0);
     Vec<T, W> o;
 #pragma unroll
-    for (int i = 0; i < W; ++i) o.v[i] = A::f(xv.v[i]);
+    for (int i = 0; i < W; ++i) o.v[i] = A::f(static_cast<wide_t<T>>(xv.v[i]));
     store_vec<W>(y + e, 0, o);
   }
 };
@@ -36,7 +37,7 @@ struct Backward {
     const Vec<T, W> xv = load_vec<W>(x + e, 0), gv = load_vec<W>(g + e, 0);
     Vec<T, W> o;
 #pragma unroll
-    for (int i = 0; i < W; ++i) o.v[i] = gv.v[i] * A::df(xv.v[i]);
+    for (int i = 0; i < W; ++i) o.v[i] = gv.v[i] * A::df(static_cast<wide_t<T>>(xv.v[i]));
     store_vec<W>(dx + e, 0, o);
   }
 };
@@ -85,6 +86,7 @@ void activation_backward(Activation a, int64_t n, const T* x, const T* g, T* dx)
   template void activation_backward<T>(Activation, int64_t, const T*, const T*, T*);
 MOTIVE_INSTANTIATE(float)
 MOTIVE_INSTANTIATE(double)
+MOTIVE_INSTANTIATE(bf16)
 #undef MOTIVE_INSTANTIATE
 
 }  // namespace motive::cuda

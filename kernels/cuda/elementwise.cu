@@ -1,3 +1,4 @@
+#include "kernels/bf16.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/reduce.cuh"
@@ -133,5 +134,6 @@ void sum_into(int64_t rank, const int64_t* shape, T* out, const int64_t* os, con
                             const int64_t*);
 MOTIVE_INSTANTIATE(float)
 MOTIVE_INSTANTIATE(double)
+MOTIVE_INSTANTIATE(bf16)
 
 }  // namespace motive::cuda

@@ -6,6 +6,7 @@
 // scatters, so its sums match the CPU's bit for bit.
 #include <cmath>
 
+#include "kernels/bf16.h"
 #include "kernels/cuda/column_sums.cuh"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/pool.h"
@@ -78,7 +79,7 @@ __global__ void max_backward(int64_t total, Window2d v, int64_t c, const T* dy,
   MOTIVE_GRID_STRIDE(i, total) {
     const Element e(i, v.h, v.w, c);
     const int32_t me = static_cast<int32_t>(e.row * v.w + e.col);
-    T acc = 0;
+    wide_t<T> acc = 0;
     for_each_output(v, e.row, e.col, [&](int64_t oh, int64_t ow) {
       const int64_t o = ((e.n * v.h_out + oh) * v.w_out + ow) * c + e.ch;
       if (argmax[o] == me) acc += dy[o];
@@ -89,10 +90,10 @@ __global__ void max_backward(int64_t total, Window2d v, int64_t c, const T* dy,
 
 template <class T>
 __global__ void avg_forward(int64_t total, Window2d v, int64_t c, const T* x, T* y) {
-  const T scale = T(1) / static_cast<T>(v.k_h * v.k_w);
+  const wide_t<T> scale = wide_t<T>(1) / static_cast<wide_t<T>>(v.k_h * v.k_w);
   MOTIVE_GRID_STRIDE(i, total) {
     const Element o(i, v.h_out, v.w_out, c);
-    T acc = 0;
+    wide_t<T> acc = 0;
     for_each_tap(v, o.row, o.col, [&](int64_t ih, int64_t iw) {
       acc += x[((o.n * v.h + ih) * v.w + iw) * c + o.ch];
     });
@@ -102,10 +103,10 @@ __global__ void avg_forward(int64_t total, Window2d v, int64_t c, const T* x, T*
 
 template <class T>
 __global__ void avg_backward(int64_t total, Window2d v, int64_t c, const T* dy, T* dx) {
-  const T scale = T(1) / static_cast<T>(v.k_h * v.k_w);
+  const wide_t<T> scale = wide_t<T>(1) / static_cast<wide_t<T>>(v.k_h * v.k_w);
   MOTIVE_GRID_STRIDE(i, total) {
     const Element e(i, v.h, v.w, c);
-    T acc = 0;
+    wide_t<T> acc = 0;
     for_each_output(v, e.row, e.col, [&](int64_t oh, int64_t ow) {
       acc += dy[((e.n * v.h_out + oh) * v.w_out + ow) * c + e.ch];
     });
@@ -173,6 +174,7 @@ void global_avg_pool2d_backward(int64_t n, int64_t pixels, int64_t c, const T* d
   template void global_avg_pool2d_backward<T>(int64_t, int64_t, int64_t, const T*, T*);
 MOTIVE_POOL_INSTANTIATE(float)
 MOTIVE_POOL_INSTANTIATE(double)
+MOTIVE_POOL_INSTANTIATE(bf16)
 #undef MOTIVE_POOL_INSTANTIATE
 
 }  // namespace motive::cuda

@@ -130,6 +130,7 @@ void with_type(DType type, const char* op, F&& f) {
   switch (type) {
     case DType::F32: return f(float{});
     case DType::F64: return f(double{});
+    case DType::BF16: return f(bf16{});
     case DType::I32: return f(int32_t{});
     default: fail(op, ": dtype ", dtype_name(type), " is not supported on CUDA yet");
   }
