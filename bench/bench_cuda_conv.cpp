@@ -2,8 +2,9 @@
 //
 // Shapes: ResNet 3x3 stride-1 pad-1 layers, N=256 at 32x32x64, 16x16x128 and
 // 8x8x256 (CIFAR ResNet stages), and N=64 at 56x56x64 (ImageNet stage 1); each
-// in exact fp32 (tf32=0) and with TF32 allowed (tf32=1; PyTorch's default for
-// cuDNN convolutions).
+// in exact fp32 (mode=0), with TF32 allowed (mode=1; PyTorch's default for
+// cuDNN convolutions) and in bf16 with float32 accumulation (mode=2; what
+// autocast runs, the bf16 operands made once outside the timed step).
 //
 // Rows, per shape and mode:
 //   BM_CudnnBest  forward + backward-data + backward-filter through cuDNN's
@@ -55,15 +56,17 @@ struct ConvShape {
   int64_t n, hw, c;  // 3x3, stride 1, pad 1, C_in = C_out = c
 };
 const ConvShape kShapes[] = {{256, 32, 64}, {256, 16, 128}, {256, 8, 256}, {64, 56, 64}};
-double g_ceiling[4][2] = {};  // BM_CudnnBest's TFLOP/s by [shape][tf32]
+// Modes: exact fp32, TF32 allowed, bf16 (float32 accumulation).
+enum Mode : int64_t { kFp32 = 0, kTf32 = 1, kBf16 = 2 };
+double g_ceiling[4][3] = {};  // BM_CudnnBest's TFLOP/s by [shape][mode]
 
 double train_flops(const ConvShape& s) {
   return 3.0 * static_cast<double>(conv2d_flops(s.n, s.hw, s.hw, s.c, 3, 3, s.c));
 }
 
-Tensor device_randn(const Shape& shape, uint64_t seed) {
+Tensor device_randn(const Shape& shape, uint64_t seed, DType dtype = DType::F32) {
   Generator gen(seed);
-  return randn(shape, gen).to(Device::CUDA);
+  return randn(shape, gen, dtype).to(Device::CUDA);
 }
 
 // The median seconds per step over the row's iterations (0 when the step failed).
@@ -98,18 +101,22 @@ struct Buffers {
 // extra layers would (descriptors once, best algorithms once, one workspace).
 class CudnnConv {
  public:
-  CudnnConv(const ConvShape& s, bool tf32, const Buffers& b) {
+  CudnnConv(const ConvShape& s, Mode mode, const Buffers& b) {
     const int n = int(s.n), c = int(s.c), hw = int(s.hw);
+    const cudnnDataType_t type = mode == kBf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+    const bool any_math = mode != kFp32;
     CUDNN_OK(cudnnCreate(&handle_));
     CUDNN_OK(cudnnSetStream(handle_, cuda::stream()));
     CUDNN_OK(cudnnCreateTensorDescriptor(&act_));
-    CUDNN_OK(cudnnSetTensor4dDescriptor(act_, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, n, c, hw, hw));
+    CUDNN_OK(cudnnSetTensor4dDescriptor(act_, CUDNN_TENSOR_NHWC, type, n, c, hw, hw));
     CUDNN_OK(cudnnCreateFilterDescriptor(&filter_));
-    CUDNN_OK(cudnnSetFilter4dDescriptor(filter_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, c, c, 3, 3));
+    CUDNN_OK(cudnnSetFilter4dDescriptor(filter_, type, CUDNN_TENSOR_NHWC, c, c, 3, 3));
     CUDNN_OK(cudnnCreateConvolutionDescriptor(&conv_));
     CUDNN_OK(cudnnSetConvolution2dDescriptor(conv_, 1, 1, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION,
                                              CUDNN_DATA_FLOAT));
-    CUDNN_OK(cudnnSetConvolutionMathType(conv_, tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+    CUDNN_OK(cudnnSetConvolutionMathType(conv_, mode == kFp32   ? CUDNN_FMA_MATH
+                                                : mode == kTf32 ? CUDNN_DEFAULT_MATH
+                                                                : CUDNN_TENSOR_OP_MATH));
     workspace_ = cuda::allocate(kWorkspace);
     // Input and output have the same shape here, so one descriptor serves both.
     int count = 0;
@@ -117,19 +124,19 @@ class CudnnConv {
     CUDNN_OK(cudnnFindConvolutionForwardAlgorithmEx(handle_, act_, b.x, filter_, b.w, conv_, act_,
                                                     b.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count,
                                                     fwd, workspace_, kWorkspace));
-    const int f = best(fwd, count, tf32);
+    const int f = best(fwd, count, any_math);
     fwd_ = fwd[f].algo, fwd_math_ = fwd[f].mathType;
     cudnnConvolutionBwdDataAlgoPerf_t data[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     CUDNN_OK(cudnnFindConvolutionBackwardDataAlgorithmEx(
         handle_, filter_, b.w, act_, b.dy, conv_, act_, b.dx, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
         &count, data, workspace_, kWorkspace));
-    const int d = best(data, count, tf32);
+    const int d = best(data, count, any_math);
     data_ = data[d].algo, data_math_ = data[d].mathType;
     cudnnConvolutionBwdFilterAlgoPerf_t filt[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     CUDNN_OK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
         handle_, act_, b.x, act_, b.dy, conv_, filter_, b.dw,
         CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, filt, workspace_, kWorkspace));
-    const int g = best(filt, count, tf32);
+    const int g = best(filt, count, any_math);
     filter_algo_ = filt[g].algo, filter_math_ = filt[g].mathType;
   }
   ~CudnnConv() {
@@ -159,10 +166,11 @@ class CudnnConv {
  private:
   static constexpr size_t kWorkspace = size_t{1} << 30;
 
+  // any_math: tensor-core kernels qualify too (TF32, bf16).
   template <class Perf>
-  static int best(const Perf* perf, int count, bool tf32) {
+  static int best(const Perf* perf, int count, bool any_math) {
     for (int i = 0; i < count; ++i)
-      if (perf[i].status == CUDNN_STATUS_SUCCESS && (tf32 || perf[i].mathType == CUDNN_FMA_MATH))
+      if (perf[i].status == CUDNN_STATUS_SUCCESS && (any_math || perf[i].mathType == CUDNN_FMA_MATH))
         return i;
     fail("bench: cuDNN found no algorithm");
   }
@@ -186,18 +194,20 @@ struct Tf32Scope {
 
 void BM_CudnnBest(benchmark::State& state) {
   const auto i = state.range(0);
-  const bool tf32 = state.range(1) != 0;
+  const Mode mode = Mode(state.range(1));
+  const DType dtype = mode == kBf16 ? DType::BF16 : DType::F32;
   const ConvShape& s = kShapes[i];
   const Shape act{s.n, s.hw, s.hw, s.c}, filter{s.c, 3, 3, s.c};
-  const Tensor x = device_randn(act, 1), w = device_randn(filter, 2), dy = device_randn(act, 3);
-  const Tensor y = Tensor::empty(act, DType::F32, Device::CUDA);
-  const Tensor dx = Tensor::empty(act, DType::F32, Device::CUDA);
-  const Tensor dw = Tensor::empty(filter, DType::F32, Device::CUDA);
+  const Tensor x = device_randn(act, 1, dtype), w = device_randn(filter, 2, dtype);
+  const Tensor dy = device_randn(act, 3, dtype);
+  const Tensor y = Tensor::empty(act, dtype, Device::CUDA);
+  const Tensor dx = Tensor::empty(act, dtype, Device::CUDA);
+  const Tensor dw = Tensor::empty(filter, dtype, Device::CUDA);
   const Buffers b{x.raw_data(), w.raw_data(),  dy.raw_data(),
                   y.raw_data(), dx.raw_data(), dw.raw_data()};
   try {
-    CudnnConv conv(s, tf32, b);
-    g_ceiling[i][tf32] = set_tflops(state, s, time_steps(state, [&] { conv.step(b); }));
+    CudnnConv conv(s, mode, b);
+    g_ceiling[i][mode] = set_tflops(state, s, time_steps(state, [&] { conv.step(b); }));
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
   }
@@ -205,15 +215,22 @@ void BM_CudnnBest(benchmark::State& state) {
 
 // range(2) = 0: the op's forward and its node's backward; 1: Tensor::backward
 // with x and w as leaves (accumulation into their gradients included).
+// bf16 rows read bf16 casts of float32 leaves, made once outside the step.
 void BM_Conv(benchmark::State& state) {
   const auto i = state.range(0);
-  const bool tf32 = state.range(1) != 0, api = state.range(2) != 0;
-  const Tf32Scope mode(tf32);
+  const Mode mode = Mode(state.range(1));
+  const bool api = state.range(2) != 0;
+  const Tf32Scope tf32(mode == kTf32);
   const ConvShape& s = kShapes[i];
   Tensor x = device_randn({s.n, s.hw, s.hw, s.c}, 1), w = device_randn({s.c, 3, 3, s.c}, 2);
   x.requires_grad_();
   w.requires_grad_();
-  const Tensor dy = device_randn({s.n, s.hw, s.hw, s.c}, 3);
+  Tensor dy = device_randn({s.n, s.hw, s.hw, s.c}, 3);
+  if (mode == kBf16) {
+    x = cast(x, DType::BF16);
+    w = cast(w, DType::BF16);
+    dy = dy.to(DType::BF16);
+  }
   const double ours = set_tflops(state, s, time_steps(state, [&] {
                                    const Tensor y = conv2d(x, w, Tensor(), {1, 1, 1, 1});
                                    if (api) {
@@ -223,7 +240,7 @@ void BM_Conv(benchmark::State& state) {
                                      y.impl().grad_fn->backward(dy);
                                    }
                                  }));
-  if (g_ceiling[i][tf32] > 0) state.counters["vs_cudnn"] = ours / g_ceiling[i][tf32];
+  if (g_ceiling[i][mode] > 0) state.counters["vs_cudnn"] = ours / g_ceiling[i][mode];
 }
 
 // Width nesting: a 32->32 layer over N=256 32x32 inputs.
@@ -262,15 +279,15 @@ void BM_ConvNested(benchmark::State& state) {
 }
 
 void shapes_and_modes(benchmark::internal::Benchmark* b) {
-  for (int64_t tf32 : {0, 1})
-    for (int64_t i = 0; i < 4; ++i) b->Args({i, tf32});
+  for (int64_t mode : {kFp32, kTf32, kBf16})
+    for (int64_t i = 0; i < 4; ++i) b->Args({i, mode});
 }
 
 // BM_Conv's rows: the op on every shape and mode, then the API on the first.
 void conv_rows(benchmark::internal::Benchmark* b) {
-  for (int64_t tf32 : {0, 1})
-    for (int64_t i = 0; i < 4; ++i) b->Args({i, tf32, 0});
-  b->Args({0, 0, 1});
+  for (int64_t mode : {kFp32, kTf32, kBf16})
+    for (int64_t i = 0; i < 4; ++i) b->Args({i, mode, 0});
+  b->Args({0, kFp32, 1});
 }
 
 }  // namespace

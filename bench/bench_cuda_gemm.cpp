@@ -1,6 +1,7 @@
-// GEMM on CUDA: TFLOP/s of motive::matmul (fp32 and TF32) against a plain
-// cublasSgemm on its own handle at the same shape and operand layout, in the
-// same run: a square 4096^3, a wide K=1024 product, a ResNet 3x3-conv im2col
+// GEMM on CUDA: TFLOP/s of motive::matmul (fp32, TF32 and bf16 with float32
+// accumulation) against a plain cublasSgemm (bf16: cublasGemmEx with
+// CUBLAS_COMPUTE_32F) on its own handle at the same shape and operand layout,
+// in the same run: a square 4096^3, a wide K=1024 product, a ResNet 3x3-conv im2col
 // shape, ViT-Ti's qkv projection, a classifier head, and a weight that is a
 // sub-block view of a 1.5x larger one (the base layer inside the motivated
 // model). Device time by CUDA events around a run of calls after warm-up;
@@ -38,6 +39,11 @@ struct Case {
   bool sub_block;      // the stored matrix is the leading block of one 1.5x larger
 };
 
+// fp32 exact, fp32 with TF32 tensor cores, or bf16 operands (float32 accumulation).
+enum class Mode { kFp32, kTf32, kBf16 };
+constexpr Mode kModes[] = {Mode::kFp32, Mode::kTf32, Mode::kBf16};
+const char* mode_name(Mode m) { return m == Mode::kFp32 ? "fp32" : m == Mode::kTf32 ? "tf32" : "bf16"; }
+
 const Case kCases[] = {
     {"square", 4096, 4096, 4096, false, false},
     {"wide K=1024", 8192, 1024, 8192, false, false},
@@ -59,9 +65,10 @@ struct Inputs {
   int64_t ldb;               // its stored leading dimension
 };
 
-const Inputs& inputs(const Case& c) {
+// The operands in float32 (fp32 and TF32 rows) or bf16.
+const Inputs& inputs(const Case& c, DType dtype) {
   static std::map<std::string, std::unique_ptr<Inputs>> cache;
-  auto& slot = cache[c.label];
+  auto& slot = cache[std::string(c.label) + dtype_name(dtype)];
   if (slot) return *slot;
   NoGradGuard no_grad;
   Generator gen(7);
@@ -70,13 +77,14 @@ const Inputs& inputs(const Case& c) {
   const int64_t owner_cols = c.sub_block ? cols * 3 / 2 : cols;
   int l2 = 0;
   MOTIVE_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0), "bench_cuda_gemm");
-  const int64_t set_bytes = 4 * (c.m * c.k + owner_rows * owner_cols + c.m * c.n);
+  const int64_t set_bytes =
+      int64_t(dtype_size(dtype)) * (c.m * c.k + owner_rows * owner_cols + c.m * c.n);
   const int64_t sets = std::clamp<int64_t>(2 * int64_t(l2) / set_bytes + 1, 1, 256);
   slot = std::make_unique<Inputs>();
   slot->ldb = owner_cols;
   for (int64_t s = 0; s < sets; ++s) {
-    slot->a.push_back(randn({c.m, c.k}, gen).to(Device::CUDA));
-    const Tensor stored = randn({owner_rows, owner_cols}, gen).to(Device::CUDA).slice(0, 0, rows).slice(1, 0, cols);
+    slot->a.push_back(randn({c.m, c.k}, gen, dtype).to(Device::CUDA));
+    const Tensor stored = randn({owner_rows, owner_cols}, gen, dtype).to(Device::CUDA).slice(0, 0, rows).slice(1, 0, cols);
     slot->b.push_back(c.weight_layout ? stored.transpose(0, 1) : stored);
   }
   return *slot;
@@ -87,8 +95,8 @@ std::map<std::string, double>& rates() {
   return r;
 }
 
-std::string row_key(const Case& c, bool tf32, bool ours) {
-  return std::string(c.label) + (tf32 ? " tf32" : " fp32") + (ours ? " motive" : " cublas");
+std::string row_key(const Case& c, Mode mode, bool ours) {
+  return std::string(c.label) + " " + mode_name(mode) + (ours ? " motive" : " cublas");
 }
 
 // Times `once(i)` (i counts calls, for rotating inputs) with CUDA events over a
@@ -121,11 +129,11 @@ void time_gemm(benchmark::State& state, const Case& c, const std::string& key, F
   state.counters["TFLOP/s"] = rates()[key];
 }
 
-void BM_Motive(benchmark::State& state, const Case& c, bool tf32) {
-  const Inputs& in = inputs(c);
+void BM_Motive(benchmark::State& state, const Case& c, Mode mode) {
+  const Inputs& in = inputs(c, mode == Mode::kBf16 ? DType::BF16 : DType::F32);
   NoGradGuard no_grad;
-  set_allow_tf32(tf32);
-  time_gemm(state, c, row_key(c, tf32, true), [&](int64_t i) {
+  set_allow_tf32(mode == Mode::kTf32);
+  time_gemm(state, c, row_key(c, mode, true), [&](int64_t i) {
     const size_t s = static_cast<size_t>(i) % in.a.size();
     benchmark::DoNotOptimize(matmul(in.a[s], in.b[s]).raw_data());
   });
@@ -134,21 +142,29 @@ void BM_Motive(benchmark::State& state, const Case& c, bool tf32) {
 
 // The peer: what a program calling cuBLAS directly does, with a preallocated
 // output (row-major C = A B as column-major C^T = B^T A^T).
-void BM_Cublas(benchmark::State& state, const Case& c, bool tf32) {
-  const Inputs& in = inputs(c);
+void BM_Cublas(benchmark::State& state, const Case& c, Mode mode) {
+  const DType dtype = mode == Mode::kBf16 ? DType::BF16 : DType::F32;
+  const Inputs& in = inputs(c, dtype);
   cublasHandle_t h = nullptr;
   check(cublasCreate(&h), "cublasCreate");
   check(cublasSetStream(h, cuda::stream()), "cublasSetStream");
-  check(cublasSetMathMode(h, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
-  const Tensor out = Tensor::empty({c.m, c.n}, DType::F32, Device::CUDA);
+  check(cublasSetMathMode(h, mode == Mode::kTf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
+        "cublasSetMathMode");
+  const Tensor out = Tensor::empty({c.m, c.n}, dtype, Device::CUDA);
   const int m = int(c.m), k = int(c.k), n = int(c.n), ldb = int(in.ldb);
   const float alpha = 1, beta = 0;
-  time_gemm(state, c, row_key(c, tf32, false), [&](int64_t i) {
+  const cublasOperation_t op_b = c.weight_layout ? CUBLAS_OP_T : CUBLAS_OP_N;
+  time_gemm(state, c, row_key(c, mode, false), [&](int64_t i) {
     const size_t s = static_cast<size_t>(i) % in.a.size();
-    check(cublasSgemm(h, c.weight_layout ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &alpha,
-                      in.b[s].data<float>(), ldb, in.a[s].data<float>(), k, &beta,
-                      out.data<float>(), n),
-          "cublasSgemm");
+    if (mode == Mode::kBf16)
+      check(cublasGemmEx(h, op_b, CUBLAS_OP_N, n, m, k, &alpha, in.b[s].raw_data(), CUDA_R_16BF, ldb,
+                         in.a[s].raw_data(), CUDA_R_16BF, k, &beta, out.raw_data(), CUDA_R_16BF, n,
+                         CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+            "cublasGemmEx");
+    else
+      check(cublasSgemm(h, op_b, CUBLAS_OP_N, n, m, k, &alpha, in.b[s].data<float>(), ldb,
+                        in.a[s].data<float>(), k, &beta, out.data<float>(), n),
+            "cublasSgemm");
   });
   check(cublasDestroy(h), "cublasDestroy");
 }
@@ -157,10 +173,10 @@ void print_table() {
   std::printf("\n%-24s %-5s %14s %14s %14s\n", "GEMM (MxKxN)", "mode", "cuBLAS TFLOP/s",
               "motive TFLOP/s", "motive/cuBLAS");
   for (const Case& c : kCases)
-    for (bool tf32 : {false, true}) {
-      const auto peer = rates().find(row_key(c, tf32, false)), ours = rates().find(row_key(c, tf32, true));
+    for (Mode mode : kModes) {
+      const auto peer = rates().find(row_key(c, mode, false)), ours = rates().find(row_key(c, mode, true));
       if (peer == rates().end() || ours == rates().end()) continue;  // filtered out
-      std::printf("%-24s %-5s %14.2f %14.2f %14.3f   %lldx%lldx%lld\n", c.label, tf32 ? "tf32" : "fp32",
+      std::printf("%-24s %-5s %14.2f %14.2f %14.3f   %lldx%lldx%lld\n", c.label, mode_name(mode),
                   peer->second, ours->second, ours->second / peer->second, (long long)c.m,
                   (long long)c.k, (long long)c.n);
     }
@@ -176,11 +192,11 @@ int main([[maybe_unused]] int argc, [[maybe_unused]] char** argv) {
   }
 #ifdef MOTIVE_WITH_CUDA
   for (const Case& c : kCases)
-    for (bool tf32 : {false, true}) {
-      const std::string suffix = std::string("/") + (tf32 ? "tf32/" : "fp32/") + c.label;
-      benchmark::RegisterBenchmark(("cublas_sgemm" + suffix).c_str(), BM_Cublas, c, tf32)
+    for (Mode mode : kModes) {
+      const std::string suffix = std::string("/") + mode_name(mode) + "/" + c.label;
+      benchmark::RegisterBenchmark(("cublas_gemm" + suffix).c_str(), BM_Cublas, c, mode)
           ->UseManualTime()->Unit(benchmark::kMillisecond);
-      benchmark::RegisterBenchmark(("motive_matmul" + suffix).c_str(), BM_Motive, c, tf32)
+      benchmark::RegisterBenchmark(("motive_matmul" + suffix).c_str(), BM_Motive, c, mode)
           ->UseManualTime()->Unit(benchmark::kMillisecond);
     }
   benchmark::Initialize(&argc, argv);

@@ -13,16 +13,13 @@
 
 #include <vector>
 
-#include "tests/cuda_parity.h"  // rel_error
 #include "tests/gradcheck.h"
 
 namespace motive::test {
 
 // A bf16 leaf with gradcheck's values (|x| in [0.1, 1], random signs), rounded.
 inline Tensor input_bf16(const Shape& shape, Generator& gen, bool requires_grad = true) {
-  Tensor t = input(shape, gen, false).to(DType::BF16);
-  if (requires_grad) t.requires_grad_();
-  return t;
+  return input(shape, gen, requires_grad, DType::BF16);
 }
 
 // The float64 twin of a leaf: same values, same requires_grad, dense.

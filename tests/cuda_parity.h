@@ -54,20 +54,6 @@ inline Tensor cuda_copy_like(const Tensor& t) {
   return Tensor(std::move(view));
 }
 
-// ||a - b|| / ||b|| over all elements, both brought to the host; NaN -> inf.
-inline double rel_error(const Tensor& a, const Tensor& b) {
-  const auto va = a.to_vector(), vb = b.to_vector();
-  REQUIRE(va.size() == vb.size());
-  double diff = 0, ref = 0;
-  for (size_t i = 0; i < va.size(); ++i) {
-    if (!std::isfinite(va[i]) && !(std::isinf(va[i]) && va[i] == vb[i])) return INFINITY;
-    if (std::isinf(vb[i])) continue;
-    diff += (va[i] - vb[i]) * (va[i] - vb[i]);
-    ref += vb[i] * vb[i];
-  }
-  return ref == 0 ? std::sqrt(diff) : std::sqrt(diff / ref);
-}
-
 inline void check_parity(const Fn& f, const std::vector<Tensor>& cpu_inputs, double tol = 1e-4) {
   std::vector<Tensor> cuda_inputs;
   for (const Tensor& t : cpu_inputs) cuda_inputs.push_back(t.defined() ? cuda_copy_like(t) : t);
@@ -91,23 +77,6 @@ inline void check_parity(const Fn& f, const std::vector<Tensor>& cpu_inputs, dou
     const double err = rel_error(cuda_inputs[i].grad(), c.grad());
     CHECK_MESSAGE(err < tol, "input " << i << " gradient relative error " << err);
   }
-}
-
-// Float32 inputs for parity checks (gradcheck's inputs are float64).
-inline Tensor input32(const Shape& shape, Generator& gen, bool requires_grad = true) {
-  Tensor t = input(shape, gen, false).to(DType::F32);
-  if (requires_grad) t.requires_grad_();
-  return t;
-}
-
-inline Tensor strided_input32(const Shape& shape, Generator& gen) {
-  Shape big = shape;
-  std::swap(big[big.size() - 1], big[big.size() - 2]);
-  big[big.size() - 1] += 2;
-  Tensor owner = input32(big, gen);
-  const int64_t r = static_cast<int64_t>(shape.size());
-  NoGradGuard parameter_view;
-  return owner.slice(r - 1, 1, 1 + shape[r - 2]).transpose(r - 1, r - 2);
 }
 
 }  // namespace motive::test

@@ -1,12 +1,16 @@
 // conv2d: float64 gradient checks (dense and strided operands, every path:
 // im2col, 1x1, grouped, depthwise), float32 forward and backward against a
 // naive loop reference (including batches that span several im2col chunks),
-// filter gradients through a sub-block weight view, FLOPs, bad input.
+// filter gradients through a sub-block weight view, FLOPs, bad input; bf16
+// (float32 accumulation) forward and backward against the float64 reference on
+// the same values, and autocast with float32 master weights (a sub-block view
+// included).
 #include <cmath>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "engine/autocast.h"
 #include "engine/flops.h"
 #include "tests/gradcheck.h"
 
@@ -233,4 +237,86 @@ TEST_CASE("conv2d: bad input throws an error naming the op") {
   rejects([&] { conv2d(x, randn({8, 7, 7, 4}, gen)); });                 // kernel > image
   rejects([&] { conv2d(x, w, Tensor(), {1, 0, 3, 1}); });                // dilated kernel > image
   rejects([&] { conv2d(x.to(DType::I32), w.to(DType::I32)); });         // integer dtype
+}
+
+TEST_CASE("conv2d: bf16 forward and backward (float32 accumulation) match float64 on the same values") {
+  Generator gen(15);
+  std::vector<Case> cases = kCases;
+  // 576 products per output and 1152 per filter-gradient element: accumulating
+  // in bf16 would be off by percents.
+  cases.push_back({{2, 8, 8, 64}, {16, 3, 3, 64}, {1, 1, 1, 1}, true});
+  cases.push_back({{3, 9, 11, 8}, {4, 3, 3, 8}, {2, 2, 2, 1}, true});
+  // bf16-exact float32 leaves: the bf16 path reads them through differentiable
+  // casts (its gradients come back as float32), the reference reads the same values.
+  auto bf16_leaf = [&](const Shape& shape) {
+    return randn(shape, gen, DType::BF16).to(DType::F32).requires_grad_();
+  };
+  for (const Case& c : cases) {
+    INFO(describe(c));
+    Tensor x = bf16_leaf(c.x), w = bf16_leaf(c.w);
+    Tensor b = c.bias ? bf16_leaf({c.w[0]}) : Tensor();
+    auto bf16_of = [](const Tensor& t) { return t.defined() ? cast(t, DType::BF16) : t; };
+    const Tensor y = conv2d(bf16_of(x), bf16_of(w), bf16_of(b), c.opt);
+    REQUIRE(y.dtype() == DType::BF16);
+    const Tensor seed = randn(y.shape(), gen, DType::BF16);
+    y.backward(seed);
+    REQUIRE(w.grad().dtype() == DType::F32);
+    const Reference ref(x, w, b, c.opt, seed);
+    const double ey = rel_error(y, as_tensor(ref.y, y.shape()));
+    const double edx = rel_error(x.grad(), as_tensor(ref.dx, c.x));
+    const double edw = rel_error(w.grad(), as_tensor(ref.dw, c.w));
+    const double edb = c.bias ? rel_error(b.grad(), as_tensor(ref.db, {c.w[0]})) : 0.0;
+    INFO("relative errors: y " << ey << ", dx " << edx << ", dw " << edw << ", db " << edb);
+    CHECK(ey < 1e-2);
+    CHECK(edx < 1e-2);
+    CHECK(edw < 1e-2);
+    CHECK(edb < 1e-2);
+  }
+}
+
+TEST_CASE("conv2d: dtype mismatch outside autocast names the dtypes") {
+  const Tensor x = Tensor::ones({1, 4, 4, 2}, DType::BF16), w = Tensor::ones({3, 3, 3, 2});
+  CHECK_THROWS_WITH_AS(conv2d(x, w), doctest::Contains("conv2d: dtypes differ (input BF16, weight F32)"),
+                       Error);
+  CHECK_THROWS_WITH_AS(conv2d(x, w.to(DType::BF16), Tensor::ones({3})),
+                       doctest::Contains("bias F32"), Error);
+  Autocast on;  // float32 operands are cast to bf16: the mix is fine
+  CHECK(conv2d(x, w, Tensor::ones({3})).dtype() == DType::BF16);
+}
+
+TEST_CASE("conv2d: autocast gives bf16 output and float32 gradients into a sub-block weight view") {
+  Generator gen(16);
+  // The motivated filter [12, 3, 3, 20]; the base uses outputs [0, 8) x inputs [0, 16).
+  const Tensor owner = randn({12, 3, 3, 20}, gen).requires_grad_();
+  Tensor w;
+  {
+    NoGradGuard parameter_view;
+    w = owner.slice(0, 0, 8).slice(3, 0, 16);
+  }
+  const Tensor b = randn({8}, gen).requires_grad_();
+  const Tensor x = randn({4, 9, 9, 16}, gen), seed = randn({4, 9, 9, 8}, gen);
+  Tensor y;
+  {
+    Autocast on;
+    y = conv2d(x, w, b, {1, 1, 1, 1});
+  }
+  CHECK(y.dtype() == DType::BF16);
+  sum(mul(y, seed)).backward();  // a bf16 x float32 product runs in float32
+  REQUIRE(w.grad().dtype() == DType::F32);
+  REQUIRE(b.grad().dtype() == DType::F32);
+
+  const Tensor w32 = w.detach().clone().requires_grad_(), b32 = b.detach().clone().requires_grad_();
+  const Tensor y32 = conv2d(x, w32, b32, {1, 1, 1, 1});
+  sum(mul(y32, seed)).backward();
+  const double ey = rel_error(y, y32), ew = rel_error(w.grad(), w32.grad()),
+               eb = rel_error(b.grad(), b32.grad());
+  INFO("autocast conv2d: output " << ey << ", weight gradient " << ew << ", bias gradient " << eb);
+  CHECK(ey < 2e-2);
+  CHECK(ew < 2e-2);
+  CHECK(eb < 2e-2);
+  // Nothing outside the sub-block of the owner's gradient.
+  double outside = 0;
+  for (const Tensor& part : {owner.grad_buffer().slice(0, 8, 12), owner.grad_buffer().slice(3, 16, 20)})
+    for (double v : part.to_vector()) outside += std::fabs(v);
+  CHECK(outside == 0.0);
 }

@@ -7,6 +7,7 @@
 // parity cases in their own CUDA test files. Skips (one line) without a GPU.
 #include "engine/autocast.h"
 #include "tests/bf16_testing.h"
+#include "tests/cuda_parity.h"
 
 using namespace motive;
 using namespace motive::test;

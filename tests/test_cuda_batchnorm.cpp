@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tests/bf16_testing.h"
+#include "tests/cuda_parity.h"
 
 using namespace motive;
 using namespace motive::test;

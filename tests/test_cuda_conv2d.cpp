@@ -5,10 +5,13 @@
 // and without bias; float64; an input offset by one element (a different
 // alignment, so a different cached algorithm); TF32 within its tolerance; a
 // width-nested filter view whose gradient lands only in its sub-block of the
-// owner's device gradient, with the pack counted; mixed devices rejected.
+// owner's device gradient, with the pack counted; mixed devices rejected;
+// bf16 (cuDNN, float32 accumulation) over every geometry and an odd alignment,
+// and autocast with a sub-block filter view, within 1e-2.
 // Skips (one line) without a GPU.
 #include <string>
 
+#include "engine/autocast.h"
 #include "engine/device.h"
 #include "tests/cuda_parity.h"
 
@@ -47,6 +50,25 @@ Fn conv_fn(const Conv2dOptions& opt) {
   return [opt](const std::vector<Tensor>& v) { return conv2d(v[0], v[1], v[2], opt); };
 }
 
+// bf16 operands from float32 leaves through the differentiable cast: the
+// convolution runs in bf16 on both sides, the leaves get float32 gradients.
+Fn conv_bf16_fn(const Conv2dOptions& opt) {
+  return [opt](const std::vector<Tensor>& v) {
+    auto to_bf16 = [](const Tensor& t) { return t.defined() ? cast(t, DType::BF16) : t; };
+    return conv2d(to_bf16(v[0]), to_bf16(v[1]), to_bf16(v[2]), opt);
+  };
+}
+
+// check_parity of make(opt) on every geometry of kCases, with and without bias.
+void check_every_geometry(Fn (*make)(const Conv2dOptions&), Generator& gen, double tol) {
+  for (const Case& c : kCases)
+    for (bool bias : {true, false}) {
+      CAPTURE(describe(c, bias));
+      const Tensor b = bias ? input32({c.w[0]}, gen) : Tensor();
+      check_parity(make(c.opt), {input32(c.x, gen), input32(c.w, gen), b}, tol);
+    }
+}
+
 // Restores exact fp32 even when a check fails mid-case.
 struct Tf32Guard {
   explicit Tf32Guard(bool on) { set_allow_tf32(on); }
@@ -58,12 +80,7 @@ struct Tf32Guard {
 TEST_CASE("cuda parity: conv2d float32 forward and backward, every geometry, with/without bias") {
   MOTIVE_REQUIRE_CUDA();
   Generator gen(31);
-  for (const Case& c : kCases)
-    for (bool bias : {true, false}) {
-      CAPTURE(describe(c, bias));
-      const Tensor b = bias ? input32({c.w[0]}, gen) : Tensor();
-      check_parity(conv_fn(c.opt), {input32(c.x, gen), input32(c.w, gen), b});
-    }
+  check_every_geometry(conv_fn, gen, 1e-4);
 }
 
 TEST_CASE("cuda parity: conv2d float64 and strided operands") {
@@ -150,4 +167,39 @@ TEST_CASE("cuda: conv2d rejects operands on different devices") {
                        Error);
   CHECK_THROWS_WITH_AS(conv2d(x.to(Device::CUDA), w, Tensor::ones({3})),
                        doctest::Contains("bias on cpu"), Error);
+}
+
+TEST_CASE("cuda parity: conv2d bf16 (cuDNN, float32 accumulation) forward and backward within 1e-2") {
+  MOTIVE_REQUIRE_CUDA();
+  Generator gen(36);
+  check_every_geometry(conv_bf16_fn, gen, 1e-2);
+  // Long reductions: 576 products per output.
+  check_parity(conv_bf16_fn({1, 1, 1, 1}),
+               {input32({4, 16, 16, 64}, gen), input32({32, 3, 3, 64}, gen), input32({32}, gen)},
+               1e-2);
+  // A bf16 input offset by one element: 2-byte alignment, its own cached algorithm.
+  check_parity(
+      [](const std::vector<Tensor>& v) {
+        const Tensor x = cast(v[0], DType::BF16).slice(0, 1, 1 + 2 * 8 * 8 * 16).view({2, 8, 8, 16});
+        return conv2d(x, cast(v[1], DType::BF16), cast(v[2], DType::BF16), {1, 1, 1, 1});
+      },
+      {input32({1 + 2 * 8 * 8 * 16}, gen), input32({16, 3, 3, 16}, gen), input32({16}, gen)},
+      1e-2);
+}
+
+TEST_CASE("cuda parity: conv2d under autocast with a sub-block filter view (float32 gradients)") {
+  MOTIVE_REQUIRE_CUDA();
+  Generator gen(37);
+  const Tensor owner = input32({8, 3, 3, 8}, gen);
+  Tensor base;
+  {
+    NoGradGuard parameter_view;
+    base = owner.slice(0, 0, 4).slice(3, 0, 4);
+  }
+  check_parity(
+      [](const std::vector<Tensor>& v) {
+        Autocast on;
+        return conv2d(v[0], v[1], v[2], {1, 1, 1, 1});
+      },
+      {input32({2, 6, 6, 4}, gen), base, input32({4}, gen)}, 1e-2);
 }

@@ -1,10 +1,15 @@
 // matmul / linear on CUDA (cuBLAS): forward and backward parity with the CPU
 // for contiguous, transposed, sub-block-view and broadcast operands, batched
 // products with uniform and non-uniform batch strides, a shared right operand,
-// odd and empty sizes, float64 and TF32; a sub-block weight's gradient lands
-// only in its region of the owner's gradient and its forward copies nothing;
-// mixed devices fail naming the op. Skips (one line) without a GPU.
+// odd and empty sizes, float64 and TF32; bf16 (float32 accumulation, strided
+// bf16 views, batches, the kernel's accumulate flag) and autocast within 1e-2;
+// a sub-block weight's gradient lands only in its region of the owner's
+// gradient and its forward copies nothing; mixed devices fail naming the op.
+// Skips (one line) without a GPU.
+#include "engine/autocast.h"
 #include "engine/device.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cuda/matmul.h"
 #include "tests/cuda_parity.h"
 
 using namespace motive;
@@ -13,6 +18,11 @@ using namespace motive::test;
 namespace {
 
 Tensor mm(const std::vector<Tensor>& v) { return matmul(v[0], v[1]); }
+
+// bf16 operands from float32 leaves through the differentiable cast: the
+// product runs in bf16 on both sides, the leaves get float32 gradients.
+Tensor to_bf16(const Tensor& t) { return cast(t, DType::BF16); }
+Tensor mm16(const std::vector<Tensor>& v) { return matmul(to_bf16(v[0]), to_bf16(v[1])); }
 Tensor lin(const std::vector<Tensor>& v) { return linear(v[0], v[1], v[2]); }
 
 // A view built without history, like a base model's parameter inside the
@@ -165,3 +175,73 @@ TEST_CASE("cuda: matmul and linear refuse mixed devices, naming the op") {
   CHECK_THROWS_WITH_AS(linear(dev, host), doctest::Contains("linear: input on cuda, weight on cpu"), Error);
   CHECK_THROWS_WITH_AS(linear(dev, dev, Tensor::ones({3})), doctest::Contains("bias on cpu"), Error);
 }
+
+TEST_CASE("cuda parity: bf16 matmul and linear (cuBLAS, float32 accumulation) within 1e-2") {
+  MOTIVE_REQUIRE_CUDA();
+  Generator gen(16);
+  check_parity(mm16, {input32({33, 768}, gen), input32({768, 29}, gen)}, 1e-2);
+  // Strided bf16 operands: A transposed (unit row stride), B a sub-block (ld 40, odd offset).
+  check_parity(
+      [](const auto& v) {
+        return matmul(to_bf16(v[0]).transpose(0, 1), to_bf16(v[1]).slice(0, 2, 98).slice(1, 3, 32));
+      },
+      {input32({96, 33}, gen), input32({100, 40}, gen)}, 1e-2);
+  check_parity(mm16, {input32({2, 3, 9, 64}, gen), input32({2, 3, 64, 7}, gen)}, 1e-2);
+  check_parity(mm16, {input32({4, 192, 16, 8}, gen), input32({4, 192, 8, 16}, gen)}, 1e-2);
+  // Batch dims that do not merge, and a shared right operand (batch stride 0).
+  check_parity([](const auto& v) { return matmul(to_bf16(v[0]).transpose(0, 1), to_bf16(v[1])); },
+               {input32({6, 4, 80}, gen), input32({80, 5}, gen)}, 1e-2);
+  check_parity([](const auto& v) { return linear(to_bf16(v[0]), to_bf16(v[1]), to_bf16(v[2])); },
+               {input32({2, 5, 48}, gen), input32({12, 48}, gen), input32({12}, gen)}, 1e-2);
+  check_parity(mm16, {input32({3, 5}, gen), input32({5, 7}, gen)}, 1e-2);
+  check_parity(mm16, {input32({4, 1}, gen), input32({1, 6}, gen)}, 1e-2);
+  // k = 0: zeros, not the NaN poison.
+  const Tensor z = matmul(Tensor::ones({3, 0}, DType::BF16, Device::CUDA),
+                          Tensor::ones({0, 4}, DType::BF16, Device::CUDA));
+  CHECK(z.dtype() == DType::BF16);
+  CHECK(z.to_vector() == std::vector<double>(12, 0.0));
+}
+
+TEST_CASE("cuda parity: autocast linear and matmul (bf16 compute, float32 gradients)") {
+  MOTIVE_REQUIRE_CUDA();
+  Generator gen(17);
+  const Tensor w = input32({12, 48}, gen);
+  check_parity(
+      [](const auto& v) {
+        Autocast on;
+        return linear(v[0], v[1], v[2]);
+      },
+      {input32({8, 48}, gen), w, input32({12}, gen)}, 1e-2);
+  // A sub-block weight view: the cast packs it; the gradient returns into the block.
+  check_parity(
+      [](const auto& v) {
+        Autocast on;
+        return matmul(v[0], v[1]);
+      },
+      {input32({8, 30}, gen), block(input32({40, 60}, gen), 3, 33, 5, 25)}, 1e-2);
+}
+
+#ifdef MOTIVE_WITH_CUDA
+TEST_CASE("cuda: the bf16 GEMM kernel accumulates into a strided C (beta = 1) like the CPU kernel") {
+  MOTIVE_REQUIRE_CUDA();
+  Generator gen(18);
+  // C is the [m, n] block at offset 5 of a [m + 1, ldc] buffer; A and B read transposed.
+  const int64_t m = 7, n = 6, k = 300, ldc = 9;
+  const Tensor a = input32({k, m}, gen, false).to(DType::BF16);
+  const Tensor bt = input32({n, k}, gen, false).to(DType::BF16);
+  const Tensor c0 = input32({m + 1, ldc}, gen, false).to(DType::BF16);
+  const Tensor c_cpu = c0.clone();
+  cpu::gemm<bf16>(m, n, k, a.data<bf16>(), {1, m}, bt.data<bf16>(), {1, k},
+                  c_cpu.data<bf16>() + 5, ldc, true);
+  const Tensor ad = a.to(Device::CUDA), btd = bt.to(Device::CUDA), c_cuda = c0.to(Device::CUDA);
+  cuda::gemm<bf16>(m, n, k, ad.data<bf16>(), {1, m}, btd.data<bf16>(), {1, k},
+                   c_cuda.data<bf16>() + 5, ldc, true);
+  // Float32 accumulation on both sides: at most the odd last-bit difference.
+  CHECK(rel_error(c_cuda, c_cpu) < 1e-2);
+  const std::vector<double> got = c_cuda.to_vector(), before = c0.to_vector();
+  for (size_t i = 0; i < got.size(); ++i) {
+    const int64_t r = (static_cast<int64_t>(i) - 5) / ldc, col = (static_cast<int64_t>(i) - 5) % ldc;
+    if (i < 5 || r >= m || col >= n) CHECK(got[i] == before[i]);
+  }
+}
+#endif

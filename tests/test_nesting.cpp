@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/optim.h"
 #include "models/copy_switch.h"
@@ -25,6 +26,7 @@ namespace {
 using test::cycling_labels;
 using test::find_tensor;
 using test::max_rel_error;
+using test::rel_error;
 
 ResNetConfig preset(const std::string& name) { return resnet_preset(name, PresetOptions{3, 10}); }
 
@@ -184,6 +186,46 @@ TEST_CASE("aliasing by hand: resnet20x0.5's stages.1.blocks.0.conv1 is [16,3,3,8
   CHECK(w.strides() == Shape{144, 48, 16, 1});
   CHECK(find_tensor(pair.base().named_buffers(), "stages.1.blocks.0.bn1.running_mean").shape() ==
         Shape{16});
+}
+
+TEST_CASE("bf16 autocast: the nested base computes what a standalone copy does, bit for bit") {
+  // Under autocast each weight view is cast to a dense bf16 copy, so the base
+  // inside the pair must run exactly the standalone model's arithmetic, and its
+  // float32 gradients must land in the mapped regions only.
+  const ResNetConfig base_cfg = preset("resnet20x0.5");
+  Generator gen(4);
+  const NestedPair pair = nest(base_cfg, preset("resnet20"), gen);
+  const ResNet standalone(base_cfg, gen);
+  standalone.load_state(pair.base().named_tensors());
+  const Tensor x = randn({8, 8, 8, 3}, gen), y = cycling_labels(8, 10);
+  const Tensor logits32 = standalone.forward(x, true);
+  Tensor nested_logits, standalone_logits;
+  {
+    Autocast bf16;
+    nested_logits = pair.base().forward(x, true);
+    standalone_logits = standalone.forward(x, true);
+  }
+  CHECK(nested_logits.dtype() == DType::BF16);
+  CHECK(bit_identical(nested_logits.to_vector(), standalone_logits.to_vector()));
+  // 20 layers of bf16 rounding: a few percent from the float32 logits, no more.
+  CHECK(rel_error(standalone_logits, logits32) < 5e-2);
+  cross_entropy(nested_logits, y).backward();
+  cross_entropy(standalone_logits, y).backward();
+  const NamedTensors nested_params = pair.base().named_parameters();
+  const NamedTensors standalone_params = standalone.named_parameters();
+  REQUIRE(nested_params.size() == standalone_params.size());
+  for (size_t i = 0; i < nested_params.size(); ++i) {
+    INFO(nested_params[i].first);
+    const Tensor& p = nested_params[i].second;
+    REQUIRE(p.has_grad());
+    CHECK(p.grad().dtype() == DType::F32);
+    CHECK(bit_identical(p.grad().to_vector(), standalone_params[i].second.grad().to_vector()));
+  }
+  for (const auto& [name, owner] : pair.motivated().named_parameters()) {
+    INFO(name);
+    const std::vector<double> rest = outside(owner.grad_buffer(), mapped_region(pair, name, owner));
+    CHECK(bit_identical(rest, std::vector<double>(rest.size(), 0.0)));
+  }
 }
 
 TEST_CASE("one base step changes exactly the mapped elements of the motivated parameters") {

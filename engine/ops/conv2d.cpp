@@ -7,6 +7,12 @@
 // of the motivated filter) is packed here into a fresh buffer (counted in
 // memory_stats().bytes_copied), and the pack's recorded backward puts the
 // filter gradient back into exactly that sub-block of the owner's gradient.
+//
+// float32, float64 and bf16 (float32 accumulation, bias added before the one
+// rounding on the CPU). Under Autocast float32 operands are cast to bf16 first
+// (engine/autocast.h): the cast of a filter view is itself the dense pack, and
+// its backward returns the float32 filter gradient into the owner's sub-block.
+#include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/flops.h"
@@ -31,7 +37,8 @@ cpu::Conv2dShape conv_shape(const Tensor& x, const Tensor& w, const Tensor& b,
                shape_str(w.shape()));
   MOTIVE_CHECK(x.dtype() == w.dtype() && (!b.defined() || b.dtype() == x.dtype()),
                "conv2d: dtypes differ (input ", dtype_name(x.dtype()), ", weight ",
-               dtype_name(w.dtype()), ")");
+               dtype_name(w.dtype()), b.defined() ? ", bias " : "",
+               b.defined() ? dtype_name(b.dtype()) : "", ")");
   MOTIVE_CHECK(w.device() == x.device() && (!b.defined() || b.device() == x.device()),
                "conv2d: operands on different devices (input on ", device_name(x.device()),
                ", weight on ", device_name(w.device()),
@@ -66,12 +73,14 @@ int64_t flops_of(const cpu::Conv2dShape& s) {
 
 }  // namespace
 
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& opt) {
+Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in,
+              const Conv2dOptions& opt) {
+  const Tensor x = autocast_operand(x_in), w = autocast_operand(w_in), b = autocast_operand(b_in);
   const cpu::Conv2dShape s = conv_shape(x, w, b, opt);
   const Tensor xc = x.contiguous(), wc = w.contiguous();
   const Tensor bc = b.defined() ? b.contiguous() : Tensor();
   Tensor y = Tensor::empty({s.n, s.win.h_out, s.win.w_out, s.c_out}, x.dtype(), x.device());
-  dispatch_float(x.dtype(), "conv2d", [&](auto t) {
+  dispatch_float_bf16(x.dtype(), "conv2d", [&](auto t) {
     using T = decltype(t);
     MOTIVE_KERNEL(x.device(), conv2d_forward<T>, s, xc.data<T>(), wc.data<T>(),
                   bc.defined() ? bc.data<T>() : nullptr, y.data<T>());
@@ -87,7 +96,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOpt
     Tensor dx = want_x ? Tensor::empty(xd.shape(), xd.dtype(), dev) : Tensor();
     Tensor dw = want_w ? Tensor::empty(wd.shape(), wd.dtype(), dev) : Tensor();
     Tensor db = want_b ? Tensor::empty({s.c_out}, wd.dtype(), dev) : Tensor();
-    dispatch_float(gc.dtype(), "conv2d backward", [&](auto t) {
+    dispatch_float_bf16(gc.dtype(), "conv2d backward", [&](auto t) {
       using T = decltype(t);
       auto ptr = [](const Tensor& u) { return u.defined() ? u.data<T>() : nullptr; };
       MOTIVE_KERNEL(dev, conv2d_backward<T>, s, xd.data<T>(), wd.data<T>(), gc.data<T>(), ptr(dx),

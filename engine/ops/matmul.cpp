@@ -1,6 +1,11 @@
 // matmul (batched) and linear. FLOPs: 2 * batch * M * K * N.
 // Operands are used through their strides (transposes, sub-blocks): a base
 // layer's weight that is a view into the motivated weight is never copied.
+// float32, float64 and bf16 (float32 accumulation); under Autocast float32
+// operands are cast to bf16 first (engine/autocast.h), so the product, its
+// gradients and linear's bias add run in bf16 and the casts' backward returns
+// float32 gradients to float32 parameters.
+#include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/flops.h"
@@ -72,7 +77,7 @@ Tensor compute(const Tensor& a_in, const Tensor& b_in) {
     b_off.swap(nb);
   }
   const cpu::MatrixView av{a.stride(-2), a.stride(-1)}, bv{b.stride(-2), b.stride(-1)};
-  dispatch_float(a.dtype(), "matmul", [&](auto t) {
+  dispatch_float_bf16(a.dtype(), "matmul", [&](auto t) {
     using T = decltype(t);
     const T* ab = static_cast<const T*>(a.storage()->data());
     const T* bb = static_cast<const T*>(b.storage()->data());
@@ -88,7 +93,8 @@ Tensor compute(const Tensor& a_in, const Tensor& b_in) {
 
 }  // namespace
 
-Tensor matmul(const Tensor& a, const Tensor& b) {
+Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+  const Tensor a = autocast_operand(a_in), b = autocast_operand(b_in);
   MOTIVE_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul: needs rank >= 2, got ", shape_str(a.shape()),
                " and ", shape_str(b.shape()));
   MOTIVE_CHECK(a.dtype() == b.dtype(), "matmul: dtypes ", dtype_name(a.dtype()), " and ",
@@ -132,7 +138,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   });
 }
 
-Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in) {
+  const Tensor x = autocast_operand(x_in), w = autocast_operand(w_in), b = autocast_operand(b_in);
   MOTIVE_CHECK(w.dim() == 2 && x.dim() >= 1 && x.size(-1) == w.size(1), "linear: input ",
                shape_str(x.shape()), " does not fit weight ", shape_str(w.shape()));
   MOTIVE_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0)), "linear: bias ",

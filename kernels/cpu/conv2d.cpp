@@ -295,6 +295,61 @@ void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, 
       for (int64_t i = 0; i < w_size; ++i) dw[i] += partial[(t - 1) * w_size + i];
 }
 
+// ---------------------------------------------------------------- bf16 ----
+
+namespace {
+
+// A float copy of a bf16 buffer of n values (or, with widen = false, float
+// space for an output of n values); a null buffer stays null.
+class Widened {
+ public:
+  Widened(const bf16* src, int64_t n, bool widen = true)
+      : present_(src != nullptr), data_(present_ ? static_cast<size_t>(n) : 0) {
+    if (present_ && widen) std::copy(src, src + n, data_.begin());
+  }
+  float* get() { return present_ ? data_.data() : nullptr; }
+  // The single rounding of each output.
+  void round_into(bf16* dst) const {
+    if (dst) std::copy(data_.begin(), data_.end(), dst);
+  }
+
+ private:
+  bool present_;
+  std::vector<float> data_;
+};
+
+struct Sizes {
+  int64_t x, w, y;
+  explicit Sizes(const Conv2dShape& s)
+      : x(s.n * s.win.h * s.win.w * s.c_in),
+        w(s.c_out * Dims(s).cols),
+        y(s.n * Dims(s).pixels * s.c_out) {}
+};
+
+}  // namespace
+
+template <>
+void conv2d_forward<bf16>(const Conv2dShape& s, const bf16* x, const bf16* w, const bf16* b,
+                          bf16* y) {
+  const Sizes n(s);
+  Widened wx(x, n.x), ww(w, n.w), wb(b, s.c_out), wy(y, n.y, false);
+  conv2d_forward<float>(s, wx.get(), ww.get(), wb.get(), wy.get());
+  wy.round_into(y);
+}
+
+template <>
+void conv2d_backward<bf16>(const Conv2dShape& s, const bf16* x, const bf16* w, const bf16* dy,
+                           bf16* dx, bf16* dw, bf16* db) {
+  const Sizes n(s);
+  // x is read only for dw, w only for dx.
+  Widened wx(dw ? x : nullptr, n.x), ww(dx ? w : nullptr, n.w), wdy(dy, n.y);
+  Widened wdx(dx, n.x, false), wdw(dw, n.w, false), wdb(db, s.c_out, false);
+  conv2d_backward<float>(s, wx.get(), ww.get(), wdy.get(), wdx.get(), wdw.get(), wdb.get());
+  wdx.round_into(dx);
+  wdw.round_into(dw);
+  wdb.round_into(db);
+}
+
 template void conv2d_forward<float>(const Conv2dShape&, const float*, const float*, const float*,
                                     float*);
 template void conv2d_forward<double>(const Conv2dShape&, const double*, const double*,

@@ -9,9 +9,14 @@
 // dx (col2im), and sums per-thread filter gradients at the end. 1x1 stride-1
 // unpadded convolutions skip im2col (the input is the matrix); depthwise
 // convolutions (groups == C_in == C_out) run a direct kernel.
+//
+// float, double and bf16. bf16 accumulates in float32 and rounds each output
+// once, bias included (cuDNN with compute type float): the operands widen
+// exactly into float buffers, the float kernel runs, the outputs round once.
 #pragma once
 #include <cstdint>
 
+#include "kernels/bf16.h"
 #include "kernels/cpu/window2d.h"
 
 namespace motive::cpu {
@@ -33,5 +38,12 @@ void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T*
 template <class T>
 void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, T* dx, T* dw,
                      T* db);
+
+template <>
+void conv2d_forward<bf16>(const Conv2dShape& s, const bf16* x, const bf16* w, const bf16* b,
+                          bf16* y);
+template <>
+void conv2d_backward<bf16>(const Conv2dShape& s, const bf16* x, const bf16* w, const bf16* dy,
+                           bf16* dx, bf16* dw, bf16* db);
 
 }  // namespace motive::cpu

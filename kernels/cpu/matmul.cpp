@@ -2,6 +2,12 @@
 
 #include <Eigen/Core>
 
+#include <type_traits>
+#include <vector>
+
+#include "kernels/bf16.h"
+#include "kernels/cpu/copy.h"
+
 namespace motive::cpu {
 namespace {
 
@@ -21,11 +27,10 @@ void with_operand(const T* p, int64_t rows, int64_t cols, MatrixView v, F&& f) {
   }
 }
 
-}  // namespace
-
+// The float/double GEMM on Eigen.
 template <class T>
-void gemm(int64_t m, int64_t n, int64_t k, const T* a, MatrixView av, const T* b, MatrixView bv,
-          T* c, int64_t c_row_stride, bool accumulate) {
+void eigen_gemm(int64_t m, int64_t n, int64_t k, const T* a, MatrixView av, const T* b,
+                MatrixView bv, T* c, int64_t c_row_stride, bool accumulate) {
   using Out = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>,
                          Eigen::Unaligned, Eigen::OuterStride<>>;
   Out cm(c, m, n, Eigen::OuterStride<>(m == 1 ? n : c_row_stride));
@@ -43,13 +48,67 @@ void gemm(int64_t m, int64_t n, int64_t k, const T* a, MatrixView av, const T* b
   });
 }
 
+// A [batches, rows, cols] operand read or written through its strides, as a
+// dense float buffer (bf16 widens exactly; float rounds to bf16 on the way back).
+struct Widened {
+  int64_t shape[3], strides[3], dense[3];
+  std::vector<float> data;
+  Widened(int64_t batches, int64_t rows, int64_t cols, int64_t batch_stride, MatrixView v)
+      : shape{batches, rows, cols},
+        strides{batch_stride, v.row_stride, v.col_stride},
+        dense{rows * cols, cols, 1},
+        data(static_cast<size_t>(batches * rows * cols)) {}
+  void widen(const bf16* src) {
+    copy_strided(3, shape, data.data(), DType::F32, dense, src, DType::BF16, strides);
+  }
+  void round_into(bf16* dst) const {
+    copy_strided(3, shape, dst, DType::BF16, strides, data.data(), DType::F32, dense);
+  }
+};
+
+// bf16 GEMMs: float32 accumulation and one rounding per output, as cuBLAS with
+// CUBLAS_COMPUTE_32F. Each operand is widened once (a shared one once for all
+// batches), the float GEMM runs, and C + A B (C widened too when accumulating)
+// is rounded into C's own strides.
+void gemm_bf16(int64_t batch, int64_t m, int64_t n, int64_t k, const bf16* a, MatrixView av,
+               int64_t a_batch, const bf16* b, MatrixView bv, int64_t b_batch, bf16* c,
+               int64_t c_row_stride, int64_t c_batch, bool accumulate) {
+  if (batch == 0 || m == 0 || n == 0) return;
+  const bool shared_a = a_batch == 0, shared_b = b_batch == 0;
+  Widened wa(shared_a ? 1 : batch, m, k, a_batch, av), wb(shared_b ? 1 : batch, k, n, b_batch, bv);
+  Widened wc(batch, m, n, c_batch, {c_row_stride, 1});
+  wa.widen(a);
+  wb.widen(b);
+  if (accumulate) wc.widen(c);
+  gemm_batched<float>(batch, m, n, k, wa.data.data(), {k, 1}, shared_a ? 0 : m * k,
+                      wb.data.data(), {n, 1}, shared_b ? 0 : k * n, wc.data.data(), n, m * n,
+                      accumulate);
+  wc.round_into(c);
+}
+
+}  // namespace
+
+template <class T>
+void gemm(int64_t m, int64_t n, int64_t k, const T* a, MatrixView av, const T* b, MatrixView bv,
+          T* c, int64_t c_row_stride, bool accumulate) {
+  if constexpr (std::is_same_v<T, bf16>)
+    gemm_bf16(1, m, n, k, a, av, 0, b, bv, 0, c, c_row_stride, 0, accumulate);
+  else
+    eigen_gemm(m, n, k, a, av, b, bv, c, c_row_stride, accumulate);
+}
+
 template <class T>
 void gemm_batched(int64_t batch, int64_t m, int64_t n, int64_t k, const T* a, MatrixView av,
                   int64_t a_batch, const T* b, MatrixView bv, int64_t b_batch, T* c,
                   int64_t c_row_stride, int64_t c_batch, bool accumulate) {
-  for (int64_t i = 0; i < batch; ++i)
-    gemm(m, n, k, a + i * a_batch, av, b + i * b_batch, bv, c + i * c_batch, c_row_stride,
-         accumulate);
+  if constexpr (std::is_same_v<T, bf16>) {
+    gemm_bf16(batch, m, n, k, a, av, a_batch, b, bv, b_batch, c, c_row_stride, c_batch,
+              accumulate);
+  } else {
+    for (int64_t i = 0; i < batch; ++i)
+      eigen_gemm(m, n, k, a + i * a_batch, av, b + i * b_batch, bv, c + i * c_batch,
+                 c_row_stride, accumulate);
+  }
 }
 
 template void gemm<float>(int64_t, int64_t, int64_t, const float*, MatrixView, const float*,
@@ -62,5 +121,10 @@ template void gemm_batched<float>(int64_t, int64_t, int64_t, int64_t, const floa
 template void gemm_batched<double>(int64_t, int64_t, int64_t, int64_t, const double*, MatrixView,
                                    int64_t, const double*, MatrixView, int64_t, double*, int64_t,
                                    int64_t, bool);
+template void gemm<bf16>(int64_t, int64_t, int64_t, const bf16*, MatrixView, const bf16*,
+                         MatrixView, bf16*, int64_t, bool);
+template void gemm_batched<bf16>(int64_t, int64_t, int64_t, int64_t, const bf16*, MatrixView,
+                                 int64_t, const bf16*, MatrixView, int64_t, bf16*, int64_t,
+                                 int64_t, bool);
 
 }  // namespace motive::cpu

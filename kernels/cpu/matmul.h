@@ -1,6 +1,9 @@
 // GEMM on Eigen. Each operand is a (pointer, row stride, column stride) view,
 // so transposes and sub-blocks of a larger matrix (a base model's weight inside
 // the motivated one) are multiplied in place, like cuBLAS's lda.
+// Instantiated for float, double and bf16; bf16 accumulates in float32 and
+// rounds each output once (cuBLAS's CUBLAS_COMPUTE_32F), here by widening the
+// operands into float buffers for the float GEMM (the reference, not fast).
 #pragma once
 #include <cstdint>
 

@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "engine/device.h"  // allow_tf32()
+#include "kernels/bf16.h"
 #include "kernels/cuda/column_sums.cuh"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/conv2d.h"
@@ -47,22 +48,27 @@ class Workspace {
   void* p_;
 };
 
-// ------------------------------------------------------ bias (both dtypes) ----
+// ------------------------------------------------------- bias (every dtype) ----
 
+// After cuDNN: y += b in wide_t<T> (for bf16 a second rounding of y, as in
+// PyTorch, whose cuDNN path adds the bias to the bf16 output the same way).
 template <class T>
 __global__ void add_bias_kernel(int64_t total, int64_t c, const T* b, T* y) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
        i += int64_t(gridDim.x) * blockDim.x)
-    y[i] += b[i % c];
+    y[i] = static_cast<wide_t<T>>(y[i]) + static_cast<wide_t<T>>(b[i % c]);
 }
 
 // ------------------------------------------------------- direct kernels ----
-// For float64, and for float32 geometries cuDNN offers no algorithm for. One
-// thread per output element, taps in (kh, kw) order, channels innermost:
+// For float64, and for float32/bf16 geometries cuDNN offers no algorithm for.
+// One thread per output element, taps in (kh, kw) order, channels innermost,
+// accumulating in wide_t<T> (float for bf16, rounded once at the store):
 // simple and exact, not fast (float64 is the reference dtype, not a training one).
 
+// The forward adds the bias (when b is non-null) in the accumulator.
 template <class T>
-__global__ void direct_forward(int64_t total, Conv2dShape s, const T* x, const T* w, T* y) {
+__global__ void direct_forward(int64_t total, Conv2dShape s, const T* x, const T* w, const T* b,
+                               T* y) {
   const auto& v = s.win;
   const int64_t cig = s.c_in / s.groups, cog = s.c_out / s.groups;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
@@ -70,7 +76,7 @@ __global__ void direct_forward(int64_t total, Conv2dShape s, const T* x, const T
     const int64_t co = i % s.c_out, ow = i / s.c_out % v.w_out,
                   oh = i / s.c_out / v.w_out % v.h_out;
     const int64_t n = i / s.c_out / v.w_out / v.h_out;
-    T acc = 0;
+    wide_t<T> acc = b ? static_cast<wide_t<T>>(b[co]) : wide_t<T>(0);
     for (int64_t kh = 0; kh < v.k_h; ++kh) {
       const int64_t ih = oh * v.stride - v.padding + kh * v.dilation;
       if (ih < 0 || ih >= v.h) continue;
@@ -79,7 +85,8 @@ __global__ void direct_forward(int64_t total, Conv2dShape s, const T* x, const T
         if (iw < 0 || iw >= v.w) continue;
         const T* xp = x + ((n * v.h + ih) * v.w + iw) * s.c_in + co / cog * cig;
         const T* wp = w + ((co * v.k_h + kh) * v.k_w + kw) * cig;
-        for (int64_t c = 0; c < cig; ++c) acc += xp[c] * wp[c];
+        for (int64_t c = 0; c < cig; ++c)
+          acc += static_cast<wide_t<T>>(xp[c]) * static_cast<wide_t<T>>(wp[c]);
       }
     }
     y[i] = acc;
@@ -96,7 +103,7 @@ __global__ void direct_backward_data(int64_t total, Conv2dShape s, const T* w, c
     const int64_t ci = i % s.c_in, iw = i / s.c_in % v.w, ih = i / s.c_in / v.w % v.h;
     const int64_t n = i / s.c_in / v.w / v.h;
     const int64_t g = ci / cig, cl = ci % cig;
-    T acc = 0;
+    wide_t<T> acc = 0;
     for (int64_t kh = 0; kh < v.k_h; ++kh) {
       const int64_t th = ih + v.padding - kh * v.dilation;
       if (th < 0 || th % v.stride != 0 || th / v.stride >= v.h_out) continue;
@@ -105,7 +112,8 @@ __global__ void direct_backward_data(int64_t total, Conv2dShape s, const T* w, c
         if (tw < 0 || tw % v.stride != 0 || tw / v.stride >= v.w_out) continue;
         const T* gp = dy + ((n * v.h_out + th / v.stride) * v.w_out + tw / v.stride) * s.c_out;
         for (int64_t co = g * cog; co < (g + 1) * cog; ++co)
-          acc += gp[co] * w[((co * v.k_h + kh) * v.k_w + kw) * cig + cl];
+          acc += static_cast<wide_t<T>>(gp[co]) *
+                 static_cast<wide_t<T>>(w[((co * v.k_h + kh) * v.k_w + kw) * cig + cl]);
       }
     }
     dx[i] = acc;
@@ -123,7 +131,7 @@ __global__ void direct_backward_filter(int64_t total, Conv2dShape s, const T* x,
     const int64_t cl = i % cig, kw = i / cig % v.k_w, kh = i / cig / v.k_w % v.k_h;
     const int64_t co = i / cig / v.k_w / v.k_h;
     const int64_t ci = co / cog * cig + cl;
-    T acc = 0;
+    wide_t<T> acc = 0;
     for (int64_t n = 0; n < s.n; ++n)
       for (int64_t oh = 0; oh < v.h_out; ++oh) {
         const int64_t ih = oh * v.stride - v.padding + kh * v.dilation;
@@ -131,15 +139,16 @@ __global__ void direct_backward_filter(int64_t total, Conv2dShape s, const T* x,
         for (int64_t ow = 0; ow < v.w_out; ++ow) {
           const int64_t iw = ow * v.stride - v.padding + kw * v.dilation;
           if (iw < 0 || iw >= v.w) continue;
-          acc += x[((n * v.h + ih) * v.w + iw) * s.c_in + ci] *
-                 dy[((n * v.h_out + oh) * v.w_out + ow) * s.c_out + co];
+          acc += static_cast<wide_t<T>>(x[((n * v.h + ih) * v.w + iw) * s.c_in + ci]) *
+                 static_cast<wide_t<T>>(dy[((n * v.h_out + oh) * v.w_out + ow) * s.c_out + co]);
         }
       }
     dw[i] = acc;
   }
 }
 
-// ----------------------------------------------------- cuDNN (float32 path) ----
+// ------------------------------------------------ cuDNN (float32 and bf16) ----
+// bf16 tensors and filters with compute type float (float32 accumulation).
 
 [[noreturn]] void fail_cudnn(cudnnStatus_t status, const char* what, const Conv2dShape& s) {
   fail("conv2d: ", what, " failed: ", cudnnGetErrorString(status), " (", describe(s), ")");
@@ -189,6 +198,24 @@ enum Direction { kForward = 0, kBackwardData = 1, kBackwardFilter = 2 };
 constexpr int kDirect = -1;
 const char* const kDirectionName[] = {"forward", "backward-data", "backward-filter"};
 
+// Which kernels an algorithm may use: plain FMA (exact float32), TF32 tensor
+// cores (float32 with allow_tf32()), or tensor cores (bf16, their own type).
+enum class Math { kFma, kTf32, kTensorOps };
+
+Math math_for(cudnnDataType_t type) {
+  if (type == CUDNN_DATA_BFLOAT16) return Math::kTensorOps;
+  return allow_tf32() ? Math::kTf32 : Math::kFma;
+}
+
+const char* type_name(cudnnDataType_t type) {
+  return type == CUDNN_DATA_BFLOAT16 ? "bf16" : "float32";
+}
+
+// cuDNN's data type for T: bf16 or float32 (float64 never reaches cuDNN).
+template <class T>
+constexpr cudnnDataType_t kCudnnType =
+    std::is_same_v<T, bf16> ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+
 struct Choice {
   int algo;  // kDirect: cuDNN offered nothing usable, the direct kernel runs
   cudnnMathType_t math;
@@ -198,11 +225,12 @@ struct Choice {
 // The descriptors of one convolution geometry and the algorithm chosen for
 // each direction (found on first use of that direction).
 struct Plan {
+  cudnnDataType_t type;
   TensorDesc x, y;
   FilterDesc w;
   ConvDesc conv;
   std::optional<Choice> choice[3];
-  explicit Plan(const Conv2dShape& s) : x(s), y(s), w(s), conv(s) {}
+  Plan(const Conv2dShape& s, cudnnDataType_t t) : type(t), x(s), y(s), w(s), conv(s) {}
 };
 
 int to_int(int64_t v, const Conv2dShape& s) {
@@ -216,7 +244,7 @@ std::unique_ptr<Plan> make_plan(const Conv2dShape& s, cudnnDataType_t type) {
   // cuDNN's legacy kernels index tensors with 32 bits.
   to_int(s.n * v.h * v.w * s.c_in, s);
   to_int(s.n * v.h_out * v.w_out * s.c_out, s);
-  auto p = std::make_unique<Plan>(s);
+  auto p = std::make_unique<Plan>(s, type);
   MOTIVE_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x.get(), CUDNN_TENSOR_NHWC, type, to_int(s.n, s),
                                                 to_int(s.c_in, s), to_int(v.h, s), to_int(v.w, s)),
                      s);
@@ -259,11 +287,11 @@ using Key = std::array<int64_t, 14>;
 
 // Plans by (shape, stride, padding, dilation, groups, dtype, math, alignment).
 // Ops run on one host thread (as the tensor API assumes), so no lock.
-Plan& plan_for(const Conv2dShape& s, cudnnDataType_t type, bool tf32, int64_t align) {
+Plan& plan_for(const Conv2dShape& s, cudnnDataType_t type, Math math, int64_t align) {
   static std::map<Key, std::unique_ptr<Plan>> plans;
   const auto& v = s.win;
   const Key key{s.n,   v.h,      v.w,       s.c_in,     s.c_out,       s.groups,      v.k_h,
-                v.k_w, v.stride, v.padding, v.dilation, int64_t(type), int64_t(tf32), align};
+                v.k_w, v.stride, v.padding, v.dilation, int64_t(type), int64_t(math), align};
   auto& slot = plans[key];
   if (!slot) slot = make_plan(s, type);
   return *slot;
@@ -297,15 +325,19 @@ size_t largest_workspace(int count, SizeOf size_of) {
 }
 
 // The fastest successful result (cuDNN sorts them by time) that honours the
-// math mode: with TF32 off, only plain-FMA kernels qualify. Without one, the
-// direct kernel: correct but slow, so say so once for this geometry.
+// math mode: for float32 with TF32 off, only plain-FMA kernels qualify. Without
+// one, the direct kernel: correct but slow, so say so once for this geometry.
 template <class Perf>
-Choice fastest(const Perf* perf, int count, bool tf32, Direction dir, const Conv2dShape& s) {
+Choice fastest(const Perf* perf, int count, cudnnDataType_t type, Math math, Direction dir,
+               const Conv2dShape& s) {
   for (int i = 0; i < count; ++i)
-    if (perf[i].status == CUDNN_STATUS_SUCCESS && (tf32 || perf[i].mathType == CUDNN_FMA_MATH))
+    if (perf[i].status == CUDNN_STATUS_SUCCESS &&
+        (math != Math::kFma || perf[i].mathType == CUDNN_FMA_MATH))
       return {static_cast<int>(perf[i].algo), perf[i].mathType, perf[i].memory};
-  std::fprintf(stderr, "conv2d: cuDNN offers no %s algorithm%s for %s; using the direct kernel\n",
-               kDirectionName[dir], tf32 ? "" : " without TF32", describe(s).c_str());
+  std::fprintf(stderr,
+               "conv2d: cuDNN offers no %s %s algorithm%s for %s; using the direct kernel\n",
+               type_name(type), kDirectionName[dir], math == Math::kFma ? " without TF32" : "",
+               describe(s).c_str());
   return {kDirect, CUDNN_DEFAULT_MATH, 0};
 }
 
@@ -320,13 +352,16 @@ int found(cudnnStatus_t status, int returned, const char* call, const Conv2dShap
 // Times every algorithm of `dir` on the call's own buffers (the output is
 // overwritten, which the real call then does again) and keeps the fastest.
 // in0/in1/out: x, w, y (forward); w, dy, dx (backward-data); x, dy, dw (backward-filter).
-Choice find(Plan& p, Direction dir, bool tf32, const Conv2dShape& s, const void* in0,
+Choice find(Plan& p, Direction dir, Math math, const Conv2dShape& s, const void* in0,
             const void* in1, void* out) {
   const cudnnHandle_t h = handle(s);
-  // FMA_MATH forbids TF32 (exact fp32 parity); DEFAULT_MATH lets cuDNN use it.
-  // Set here because an earlier direction left its own algorithm's math type.
-  MOTIVE_CUDNN_CHECK(
-      cudnnSetConvolutionMathType(p.conv.get(), tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH), s);
+  // FMA_MATH forbids TF32 (exact fp32 parity); DEFAULT_MATH lets cuDNN use it;
+  // TENSOR_OP_MATH offers bf16's tensor-core kernels. Set here because an
+  // earlier direction left its own algorithm's math type.
+  const cudnnMathType_t search = math == Math::kFma    ? CUDNN_FMA_MATH
+                                 : math == Math::kTf32 ? CUDNN_DEFAULT_MATH
+                                                       : CUDNN_TENSOR_OP_MATH;
+  MOTIVE_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv.get(), search), s);
   int returned = 0;
   switch (dir) {
     case kForward: {
@@ -341,7 +376,7 @@ Choice find(Plan& p, Direction dir, bool tf32, const Conv2dShape& s, const void*
           h, p.x.get(), in0, p.w.get(), in1, p.conv.get(), p.y.get(), out,
           CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf, ws->get(), ws->size());
       return fastest(perf, found(status, returned, "cudnnFindConvolutionForwardAlgorithmEx", s),
-                     tf32, dir, s);
+                     p.type, math, dir, s);
     }
     case kBackwardData: {
       const auto ws = workspace_up_to(
@@ -356,7 +391,7 @@ Choice find(Plan& p, Direction dir, bool tf32, const Conv2dShape& s, const void*
           CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &returned, perf, ws->get(), ws->size());
       return fastest(perf,
                      found(status, returned, "cudnnFindConvolutionBackwardDataAlgorithmEx", s),
-                     tf32, dir, s);
+                     p.type, math, dir, s);
     }
     case kBackwardFilter: {
       const auto ws = workspace_up_to(
@@ -371,7 +406,7 @@ Choice find(Plan& p, Direction dir, bool tf32, const Conv2dShape& s, const void*
           CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &returned, perf, ws->get(), ws->size());
       return fastest(perf,
                      found(status, returned, "cudnnFindConvolutionBackwardFilterAlgorithmEx", s),
-                     tf32, dir, s);
+                     p.type, math, dir, s);
     }
   }
   fail("conv2d: unknown direction");
@@ -379,18 +414,19 @@ Choice find(Plan& p, Direction dir, bool tf32, const Conv2dShape& s, const void*
 
 // out = conv_dir(in0, in1) with the cached (or newly found) algorithm; false
 // when cuDNN has none for this geometry and math mode.
-bool run_cudnn(Direction dir, const Conv2dShape& s, int64_t align, const void* in0, const void* in1,
-               void* out) {
-  const bool tf32 = allow_tf32();
-  Plan& p = plan_for(s, CUDNN_DATA_FLOAT, tf32, align);
+bool run_cudnn(Direction dir, cudnnDataType_t type, const Conv2dShape& s, int64_t align,
+               const void* in0, const void* in1, void* out) {
+  const Math math = math_for(type);
+  Plan& p = plan_for(s, type, math, align);
   auto& slot = p.choice[dir];
-  if (!slot) slot = find(p, dir, tf32, s, in0, in1, out);
+  if (!slot) slot = find(p, dir, math, s, in0, in1, out);
   const Choice c = *slot;
   if (c.algo == kDirect) return false;
   // The math type goes with the algorithm (cuDNN needs both to pick the kernel).
   MOTIVE_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv.get(), c.math), s);
   const Workspace ws(c.workspace);
-  const float one = 1, zero = 0;  // beta = 0: the output is not read
+  // Scaling factors are float for float32 and bf16 data; beta = 0: the output is not read.
+  const float one = 1, zero = 0;
   const cudnnHandle_t h = handle(s);
   switch (dir) {
     case kForward:
@@ -431,10 +467,12 @@ void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T*
   const int64_t total = s.n * s.win.h_out * s.win.w_out * s.c_out;
   if (total == 0) return;
   bool done = false;
-  if constexpr (std::is_same_v<T, float>)
-    done = run_cudnn(kForward, s, alignment({x, w, y}), x, w, y);
-  if (!done) launch(direct_forward<T>, total, s, x, w, y);
-  if (b) launch(add_bias_kernel<T>, total, s.c_out, b, y);
+  if constexpr (!std::is_same_v<T, double>)
+    done = run_cudnn(kForward, kCudnnType<T>, s, alignment({x, w, y}), x, w, y);
+  if (!done)
+    launch(direct_forward<T>, total, s, x, w, b, y);
+  else if (b)
+    launch(add_bias_kernel<T>, total, s.c_out, b, y);
 }
 
 template <class T>
@@ -449,10 +487,10 @@ void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, 
   }
   if (db) column_sums(1, rows, s.c_out, dy, db, 1.0, "conv2d bias gradient");
   bool dx_done = false, dw_done = false;
-  if constexpr (std::is_same_v<T, float>) {
+  if constexpr (!std::is_same_v<T, double>) {
     const int64_t align = alignment({x, w, dy, dx, dw});
-    dx_done = dx && run_cudnn(kBackwardData, s, align, w, dy, dx);
-    dw_done = dw && run_cudnn(kBackwardFilter, s, align, x, dy, dw);
+    dx_done = dx && run_cudnn(kBackwardData, kCudnnType<T>, s, align, w, dy, dx);
+    dw_done = dw && run_cudnn(kBackwardFilter, kCudnnType<T>, s, align, x, dy, dw);
   }
   if (dx && !dx_done)
     launch(direct_backward_data<T>, s.n * s.win.h * s.win.w * s.c_in, s, w, dy, dx);
@@ -467,5 +505,10 @@ template void conv2d_backward<float>(const Conv2dShape&, const float*, const flo
                                      float*, float*, float*);
 template void conv2d_backward<double>(const Conv2dShape&, const double*, const double*,
                                       const double*, double*, double*, double*);
+
+template void conv2d_forward<bf16>(const Conv2dShape&, const bf16*, const bf16*, const bf16*,
+                                   bf16*);
+template void conv2d_backward<bf16>(const Conv2dShape&, const bf16*, const bf16*, const bf16*,
+                                    bf16*, bf16*, bf16*);
 
 }  // namespace motive::cuda

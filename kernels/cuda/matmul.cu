@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "engine/device.h"
+#include "kernels/bf16.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/matmul.h"
 #include "kernels/cuda/runtime.h"
@@ -86,12 +87,17 @@ void run(const Problem& p, const T* a, int64_t a_batch, const T* b, int64_t b_ba
     }
     return;
   }
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);
-  constexpr bool f32 = std::is_same_v<T, float>;
-  constexpr cudaDataType type = f32 ? CUDA_R_32F : CUDA_R_64F;
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double> ||
+                std::is_same_v<T, bf16>);
+  // bf16: bf16 operands and output, float32 accumulation and scalars, one
+  // rounding per output (the C read for beta = 1 included).
+  constexpr bool f32 = std::is_same_v<T, float>, f64 = std::is_same_v<T, double>;
+  constexpr cudaDataType type = f32 ? CUDA_R_32F : f64 ? CUDA_R_64F : CUDA_R_16BF;
   const cublasComputeType_t compute =
-      f32 ? (allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F) : CUBLAS_COMPUTE_64F;
-  const T alpha = 1, beta = accumulate ? 1 : 0;
+      f64 ? CUBLAS_COMPUTE_64F
+          : (f32 && allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F);
+  // The scalars' type is the compute type's: double for DGEMM, else float.
+  const wide_t<T> alpha = 1, beta = accumulate ? 1 : 0;
   // Row-major C = A B is column-major C^T = B^T A^T: B plays cuBLAS's A.
   const Operand bt = operand(p.k, p.n, p.bv, p), at = operand(p.m, p.k, p.av, p);
   const int m = narrow(p.n, p), n = narrow(p.m, p), k = narrow(p.k, p);
@@ -133,5 +139,11 @@ template void gemm_batched<float>(int64_t, int64_t, int64_t, int64_t, const floa
 template void gemm_batched<double>(int64_t, int64_t, int64_t, int64_t, const double*, MatrixView,
                                    int64_t, const double*, MatrixView, int64_t, double*, int64_t,
                                    int64_t, bool);
+
+template void gemm<bf16>(int64_t, int64_t, int64_t, const bf16*, MatrixView, const bf16*,
+                         MatrixView, bf16*, int64_t, bool);
+template void gemm_batched<bf16>(int64_t, int64_t, int64_t, int64_t, const bf16*, MatrixView,
+                                 int64_t, const bf16*, MatrixView, int64_t, bf16*, int64_t,
+                                 int64_t, bool);
 
 }  // namespace motive::cuda

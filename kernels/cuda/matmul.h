@@ -5,7 +5,9 @@
 // the motivated one) are multiplied in place. Each operand needs one unit
 // stride and a leading dimension >= the extent it steps over (no broadcast
 // stride 0): the engine packs any other. Float32 uses TF32 tensor cores when
-// allow_tf32() (engine/device.h); float64 is DGEMM. Defined in matmul.cu.
+// allow_tf32() (engine/device.h); float64 is DGEMM; bf16 has bf16 operands and
+// output with float32 accumulation (CUBLAS_COMPUTE_32F, float alpha/beta), the
+// same view rules applying. Defined in matmul.cu.
 #pragma once
 #include <cstdint>
 
