@@ -8,9 +8,10 @@
 //
 // bench/peers/pytorch_train_step.py runs the same network, batch, data,
 // optimizer and precision in PyTorch eager on the same GPU; tools/gpu-check.sh
-// prints the two side by side. Two precisions: "fp32" (TF32 off: exact float32
-// GEMMs and convolutions) and "tf32" (TF32 on for both, PyTorch's default for
-// convolutions).
+// prints the two side by side. Three precisions: "fp32" (TF32 off: exact
+// float32 GEMMs and convolutions), "tf32" (TF32 on for both, PyTorch's default
+// for convolutions) and "bf16" (forward and loss under bf16 autocast, float32
+// master weights: engine/autocast.h, torch.autocast on the PyTorch side).
 //
 // The data is one fixed batch on the device (no loading), the same values on
 // both sides: with h(i) = (i * 2654435761) mod 2^32 (Knuth's multiplicative
@@ -32,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/autocast.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "models/resnet.h"
@@ -76,9 +78,10 @@ uint64_t pool_peak_bytes() {
 }
 
 void BM_TrainStep(benchmark::State& state, const char* model_name, int64_t size, int64_t batch,
-                  bool tf32) {
+                  const std::string& precision) {
   try {
-    set_allow_tf32(tf32);
+    set_allow_tf32(precision == "tf32");
+    const bool bf16 = precision == "bf16";
     Generator gen(0);
     const ResNet model(resnet_preset(model_name, {3, kClasses}), gen,
                        {DType::F32, Device::CUDA, false});
@@ -87,7 +90,12 @@ void BM_TrainStep(benchmark::State& state, const char* model_name, int64_t size,
     const std::pair<Tensor, Tensor> data = fixed_batch(batch, size);
     const auto step = [&] {
       opt.zero_grad();
-      cross_entropy(model.forward(data.first, true), data.second).backward();
+      Tensor loss;
+      {
+        const Autocast autocast(bf16);
+        loss = cross_entropy(model.forward(data.first, true), data.second);
+      }
+      loss.backward();
       opt.step();
     };
     for (int i = 0; i < kWarmupSteps; ++i) step();
@@ -108,7 +116,7 @@ void BM_TrainStep(benchmark::State& state, const char* model_name, int64_t size,
     state.counters["peak_MiB"] =
         static_cast<double>(memory_stats(Device::CUDA).peak_bytes) / (1 << 20);
     state.counters["pool_peak_MiB"] = static_cast<double>(pool_peak_bytes()) / (1 << 20);
-    state.SetLabel(std::string(model_name) + (tf32 ? " tf32" : " fp32"));
+    state.SetLabel(std::string(model_name) + " " + precision);
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
   }
@@ -117,10 +125,13 @@ void BM_TrainStep(benchmark::State& state, const char* model_name, int64_t size,
 
 }  // namespace
 
-BENCHMARK_CAPTURE(BM_TrainStep, resnet18_cifar_b256_fp32, "resnet18-cifar", 32, 256, false)
+BENCHMARK_CAPTURE(BM_TrainStep, resnet18_cifar_b256_fp32, "resnet18-cifar", 32, 256, "fp32")
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_TrainStep, resnet18_cifar_b256_tf32, "resnet18-cifar", 32, 256, true)
+BENCHMARK_CAPTURE(BM_TrainStep, resnet18_cifar_b256_tf32, "resnet18-cifar", 32, 256, "tf32")
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_TrainStep, resnet18_cifar_b256_bf16, "resnet18-cifar", 32, 256, "bf16")
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 #endif  // MOTIVE_WITH_CUDA

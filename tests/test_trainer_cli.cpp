@@ -56,6 +56,7 @@ TEST_CASE("trainer cli: bad input is one line and exit code 2, before anything i
   check_refused("train --epochs 0" + kSmall, "--epochs", dir);
   check_refused("train --bogus", "bogus", dir);
   check_refused("train --optimizer lion" + kSmall, "--optimizer", dir);
+  check_refused("train --precision fp16" + kSmall, "--precision", dir);
   check_refused("train --data nope" + kSmall + out, "unknown data set", dir);
   check_refused("train --data-root /nonexistent --data mnist" + kSmall + out, "not found", dir);
   check_refused("train" + kSmall + out + " --base resnet21", "resnet21", dir);

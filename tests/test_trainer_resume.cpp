@@ -4,6 +4,7 @@
 // state, the policy's state and the data position.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -59,6 +60,33 @@ TEST_CASE("trainer resume: interrupted after epoch 1 and resumed = uninterrupted
 
   check_same_records(dir / "whole", config.out);
   CHECK(without_times(resumed) == without_times(whole));
+}
+
+TEST_CASE("trainer resume: a bf16 run resumes bit for bit, and trains like the fp32 run") {
+  TempDir dir;
+  RunConfig config = tiny_run(dir / "fp32");
+  train_new(config, quiet());
+  config.precision = "bf16";
+  config.out = dir / "bf16";
+  const nlohmann::json whole = train_new(config, quiet());
+  config.out = dir / "resumed";
+  CHECK(train_new(config, stop_after_first_epoch()).is_null());
+  CHECK(read_json(config.out + "/config.json").at("precision") == "bf16");
+  const nlohmann::json resumed = train_resume(config.out, quiet());
+  check_same_records(dir / "bf16", config.out);
+  CHECK(without_times(resumed) == without_times(whole));
+  CHECK(whole.at("switches").get<int64_t>() > 0);
+  CHECK(whole.at("switch_bytes_copied") == 0);  // the bf16 weight copies belong to steps
+
+  // The first step starts from the same weights: bf16 rounding moves its loss
+  // a little (so bf16 did run), not a lot. The loss then falls as in fp32.
+  const auto fp32 = read_records(dir / "fp32", "step"), bf16 = read_records(dir / "bf16", "step");
+  const double l32 = fp32.front().at("loss"), l16 = bf16.front().at("loss");
+  CHECK(l16 != l32);
+  CHECK(std::abs(l16 - l32) < 2e-2 * l32);
+  const auto epochs = read_records(dir / "bf16", "epoch");
+  CHECK(epochs.back().at("train_loss_base").get<double>() <
+        epochs.front().at("train_loss_base").get<double>());
 }
 
 TEST_CASE("trainer resume: --checkpoint-every resumes in mid-epoch, bit for bit") {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "trainer/json_fields.h"
 
@@ -16,7 +17,8 @@ Accuracy test_accuracy(const ResNet& model, Loader& test) {
   test.seek({0, 0});
   Accuracy acc;
   while (auto batch = test.next()) {
-    const Tensor logits = model.forward(batch->images, false).to(Device::CPU).contiguous();
+    const Tensor logits =
+        widen_bf16(model.forward(batch->images, false)).to(Device::CPU).contiguous();
     const Tensor labels = batch->labels.to(Device::CPU).contiguous();
     const float* l = logits.data<float>();
     const int32_t* y = labels.data<int32_t>();

@@ -10,6 +10,12 @@
 
 namespace motive {
 
+bool RunConfig::bf16_autocast() const {
+  MOTIVE_CHECK(precision == "fp32" || precision == "bf16", "precision '", precision,
+               "' is not fp32 or bf16");
+  return precision == "bf16";
+}
+
 nlohmann::json read_json_file(const std::string& path) {
   std::ifstream in(path);
   MOTIVE_CHECK(in, "cannot read '", path, "': ", std::strerror(errno));

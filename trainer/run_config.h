@@ -41,6 +41,10 @@ struct RunConfig {
   // machine
   std::string device = "cpu";  // cpu | cuda (resolved from auto)
   bool tf32 = false;
+  // fp32, or bf16: every forward pass of the run (training, evaluation, BN
+  // recalibration) under bf16 autocast (engine/autocast.h), float32 master
+  // weights and optimizer state.
+  std::string precision = "fp32";
   int workers = 0;  // loader threads (0: one per core); results do not depend on it
   int64_t memory_limit_mib = 0;  // cap on the device's tensor memory (0: none); same results
   uint64_t seed = 0;
@@ -52,6 +56,8 @@ struct RunConfig {
 
   bool has_motivated() const { return !motivated.empty(); }
   Device run_device() const { return device == "cuda" ? Device::CUDA : Device::CPU; }
+  // True for bf16; throws naming the setting for anything but fp32/bf16.
+  bool bf16_autocast() const;
 
   // The config.json keys (trainer/json_fields.h).
   template <class Self, class Visit>
@@ -77,6 +83,7 @@ struct RunConfig {
     visit("schedule", c.schedule);
     visit("device", c.device);
     visit("tf32", c.tf32);
+    visit("precision", c.precision);
     visit("workers", c.workers);
     visit("memory_limit_mib", c.memory_limit_mib);
     visit("seed", c.seed);

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "engine/autocast.h"
 #include "engine/device.h"
 #include "engine/ops.h"
 #include "engine/schedule.h"
@@ -131,14 +132,17 @@ class Run {
   }
 
   // One optimizer step of `model`; returns the loss. A non-finite loss returns
-  // before backward, leaving weights and optimizer state untouched.
+  // before the optimizer step, leaving weights and optimizer state untouched.
+  // Backward is queued before the loss is read: on a GPU the host's wait for
+  // that value then overlaps the backward kernels instead of stalling the
+  // device between forward and backward.
   double step(const ResNet& model, const Batch& batch, double lr) {
     optimizer_->set_lr(lr);
     optimizer_->zero_grad();
     const Tensor loss = cross_entropy(model.forward(batch.images, true), batch.labels);
+    loss.backward();
     const double value = loss.item();
     if (!std::isfinite(value)) return value;
-    loss.backward();
     optimizer_->step();
     return value;
   }
@@ -303,6 +307,9 @@ nlohmann::json train_new(RunConfig config, const TrainOptions& options) {
   MOTIVE_CHECK(!config.out.empty(), "train: no output directory (--out)");
   set_allow_tf32(config.tf32);
   const ScopedMemoryLimit limit(config);
+  // The run's precision covers its backward passes too: they only see tensors
+  // already in their forward dtype, so this equals a forward-only scope.
+  const Autocast precision(config.bf16_autocast());
   Run run(config, options, false);
   run.start_fresh();
   return run.train();
@@ -316,6 +323,9 @@ nlohmann::json train_resume(const std::string& run_dir, const TrainOptions& opti
   config.device = resolve_device(config.device);  // a GPU run resumes only where there is one
   set_allow_tf32(config.tf32);
   const ScopedMemoryLimit limit(config);
+  // The run's precision covers its backward passes too: they only see tensors
+  // already in their forward dtype, so this equals a forward-only scope.
+  const Autocast precision(config.bf16_autocast());
   Run run(config, options, true);
   run.resume();
   return run.train();

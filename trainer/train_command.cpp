@@ -153,6 +153,10 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--device", f->device, "cpu, cuda or auto (the GPU when one is usable)")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   cmd->add_flag("--tf32", c.tf32, "TF32 tensor-core math for float32 on CUDA");
+  cmd->add_option("--precision", c.precision,
+                  "fp32, or bf16: mixed precision (bf16 activations and GEMM/conv operands, "
+                  "float32 accumulation, master weights and optimizer state)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->add_option("--workers", c.workers, "loader threads (0: one per core)")
       ->check(CLI::Range(0, 1024));
   cmd->add_option("--memory-limit", c.memory_limit_mib,

@@ -6,12 +6,14 @@ The same train step on the same GPU: torchvision's ResNet with the CIFAR stem
 shortcuts and everything else as in motive's models/resnet_plan.h), 10
 classes, the same fixed batch (formula below, no data loading), softmax
 cross-entropy, torch.optim.SGD(lr 0.1, momentum 0.9, weight decay 5e-4),
-zero_grad(set_to_none=True), float32.
+zero_grad(set_to_none=True), float32 weights.
 
 PyTorch is measured at its fastest, so each precision runs in both memory
 layouts (NCHW and channels_last) and the faster one is the peer:
   fp32: TF32 off for cuDNN and cuBLAS (exact float32 arithmetic);
-  tf32: TF32 on for both (PyTorch's default for convolutions).
+  tf32: TF32 on for both (PyTorch's default for convolutions);
+  bf16: forward and loss under torch.autocast(bfloat16), TF32 off for what
+        autocast leaves in float32 (as motive's bf16 row).
 cudnn.benchmark is on (algorithm search per shape, as motive caches its
 choice per shape). Steps run back to back; the clock stops after
 torch.cuda.synchronize(). Peak memory is torch.cuda.max_memory_allocated()
@@ -81,7 +83,10 @@ def measure(args, precision, layout):
 
     def step():
         opt.zero_grad(set_to_none=True)
-        F.cross_entropy(net(x), y).backward()
+        with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16,
+                            enabled=precision == "bf16"):
+            loss = F.cross_entropy(net(x), y)
+        loss.backward()
         opt.step()
 
     def sync():
@@ -130,7 +135,7 @@ def main():
     torch.backends.cudnn.benchmark = True
 
     runs = [measure(args, precision, layout)
-            for precision in ("fp32", "tf32") for layout in ("nchw", "channels_last")]
+            for precision in ("fp32", "tf32", "bf16") for layout in ("nchw", "channels_last")]
     best = {}
     for r in runs:
         if r["precision"] not in best or r["images_per_s"] > best[r["precision"]]["images_per_s"]:
