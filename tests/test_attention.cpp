@@ -3,6 +3,7 @@
 // FLOP total, edge cases and bad input.
 #include <cmath>
 
+#include "engine/autocast.h"
 #include "engine/flops.h"
 #include "tests/gradcheck.h"
 
@@ -187,6 +188,39 @@ TEST_CASE("multi_head_attention gradient checks w.r.t. x and the weights (float6
     };
     check_gradients(no_bias, {strided_input({2, 3, 4}, gen), input({12, 4}, gen),
                               strided_input({4, 4}, gen)});
+  }
+}
+
+TEST_CASE("multi_head_attention under bf16 autocast: bf16 GEMMs, float32 softmax and master weights") {
+  // No normalisation layer to amplify rounding: the output and every weight
+  // gradient stay within a few bf16 units of float32's.
+  Generator gen(7);
+  for (bool causal : {false, true}) {
+    CAPTURE(causal);
+    const std::vector<Tensor> w = {input32({48, 16}, gen), input32({48}, gen),
+                                   input32({16, 16}, gen), input32({16}, gen)};
+    const Tensor x = input32({2, 9, 16}, gen, false), seed = input32({2, 9, 16}, gen, false);
+    auto run = [&](bool bf16) {
+      for (Tensor t : w) t.zero_grad();
+      Tensor y;
+      {
+        Autocast autocast(bf16);
+        y = multi_head_attention(x, w[0], w[1], w[2], w[3], 4, causal);
+      }
+      CHECK(y.dtype() == (bf16 ? DType::BF16 : DType::F32));
+      y.backward(seed);  // a float32 seed is cast to the output's dtype
+      std::vector<Tensor> grads;
+      for (const Tensor& t : w) grads.push_back(t.grad().clone());
+      return std::make_pair(y, grads);
+    };
+    const auto [y32, g32] = run(false);
+    const auto [y16, g16] = run(true);
+    CHECK(rel_error(y16, y32) < 2e-2);
+    for (size_t i = 0; i < w.size(); ++i) {
+      CAPTURE(i);
+      CHECK(g16[i].dtype() == DType::F32);
+      CHECK(rel_error(g16[i], g32[i]) < 2e-2);
+    }
   }
 }
 
