@@ -88,6 +88,13 @@ TEST_CASE("trainer cli: an existing run is neither overwritten nor changed on re
   check_refused(
       "export --run " + (dir / "run") + " --model base --out " + (dir / "nowhere/x.safetensors"),
       "nowhere", dir);
+  // A hand-edited config.json with a precision the trainer does not have.
+  std::string edited = config;
+  const size_t at = edited.find("\"fp32\"");
+  REQUIRE(at != std::string::npos);
+  edited.replace(at, 6, "\"fp16\"");
+  write_text(dir / "run/config.json", edited);
+  check_refused("train --resume " + (dir / "run"), "precision 'fp16'", dir);
 }
 
 TEST_CASE("trainer cli: a base trained alone has no motivated model to export") {
