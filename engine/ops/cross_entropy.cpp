@@ -1,9 +1,11 @@
 // Softmax cross-entropy, mean over the batch, with PyTorch's label smoothing.
 // Fused: the forward is a stable log-softmax (row max subtracted) that also
-// saves the probabilities, so the backward is one pass:
-//   d loss / d logits = (softmax - target) * grad / N.
-// The loss is computed where the logits are (no device wait for it); on CUDA
-// the label check waits for one small device-to-host copy.
+// writes the gradient for a unit incoming gradient,
+//   d loss / d logits = (softmax - target) / N,
+// so the backward only scales it in place by the incoming gradient (nothing
+// to do for the usual 1): one read of the logits and one write of the
+// gradient in all. The loss is computed where the logits are, and on CUDA the
+// labels are checked on the device: the host waits for neither.
 // FLOPs (forward): 6 per logit — max, subtract, exp, sum (log-sum-exp), and
 // the sum/pick of the target dot product.
 #include "engine/autocast.h"
@@ -36,36 +38,36 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& labels_in, double la
   const Tensor labels = labels_in.detach().contiguous();
   const int64_t n = logits.size(0), c = logits.size(1);
   const Device device = logits.device();
-  // Validated before the kernels run (they index logits by label); on CUDA
-  // this waits for a device-side check.
-  int64_t bad = -1;
-  MOTIVE_KERNEL(device, cross_entropy_check_labels, n, c, labels.data<int32_t>(), &bad);
-  MOTIVE_CHECK(bad < 0, "cross_entropy: label at index ", bad, " is ",
-               static_cast<int64_t>(labels.at({bad})), ", outside [0, ", c, ") for logits ",
-               shape_str(logits.shape()));
+  // Labels outside [0, c) are one clear error: at once on the CPU, at the
+  // host's next wait on CUDA (kernels/cpu/cross_entropy.h), without a stall.
+  const Shape logits_shape = logits.shape();
+  const cpu::BadLabel bad_label = [labels, c, logits_shape](int64_t index) {
+    fail("cross_entropy: label at index ", index, " is ", static_cast<int64_t>(labels.at({index})),
+         ", outside [0, ", c, ") for logits ", shape_str(logits_shape));
+  };
+  MOTIVE_KERNEL(device, cross_entropy_check_labels, n, c, labels.data<int32_t>(), bad_label);
 
-  Tensor probs;
-  if (needs_grad({&logits})) probs = Tensor::empty(logits.shape(), logits.dtype(), device);
+  // With a gradient to come, the forward writes it for a unit incoming
+  // gradient; backward scales it in place (nothing to do for 1).
+  Tensor grad;
+  if (needs_grad({&logits})) grad = Tensor::empty(logits.shape(), logits.dtype(), device);
   Tensor out = Tensor::empty({}, logits.dtype(), device);
   dispatch_float(logits.dtype(), "cross_entropy", [&](auto t) {
     using T = decltype(t);
     MOTIVE_KERNEL(device, cross_entropy_forward<T>, n, c, logits.data<T>(),
                   labels.data<int32_t>(), label_smoothing,
-                  probs.defined() ? probs.data<T>() : nullptr, out.data<T>());
+                  grad.defined() ? grad.data<T>() : nullptr, out.data<T>());
   });
   add_flops(cross_entropy_flops(n, c));
   // Integer labels never take a gradient: their slot stays undefined.
-  return record("cross_entropy", out, {logits, labels},
-                [probs, labels, label_smoothing, n, c](const Tensor& g) {
-                  Tensor dx = Tensor::empty(probs.shape(), probs.dtype(), probs.device());
-                  dispatch_float(probs.dtype(), "cross_entropy", [&](auto t) {
-                    using T = decltype(t);
-                    MOTIVE_KERNEL(probs.device(), cross_entropy_backward<T>, n, c,
-                                  probs.data<T>(), labels.data<int32_t>(), label_smoothing,
-                                  g.data<T>(), dx.data<T>());
-                  });
-                  return std::vector<Tensor>{dx, Tensor()};
-                });
+  return record("cross_entropy", out, {logits, labels}, [grad](const Tensor& g) {
+    dispatch_float(grad.dtype(), "cross_entropy", [&](auto t) {
+      using T = decltype(t);
+      MOTIVE_KERNEL(grad.device(), cross_entropy_backward<T>, grad.numel(), g.data<T>(),
+                    grad.data<T>());
+    });
+    return std::vector<Tensor>{grad, Tensor()};
+  });
 }
 
 }  // namespace motive

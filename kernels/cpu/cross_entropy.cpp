@@ -8,25 +8,26 @@
 
 namespace motive::cpu {
 
-void cross_entropy_check_labels(int64_t n, int64_t c, const int32_t* labels, int64_t* first_bad) {
-  *first_bad = -1;
+void cross_entropy_check_labels(int64_t n, int64_t c, const int32_t* labels, const BadLabel& bad) {
   for (int64_t i = 0; i < n; ++i)
-    if (labels[i] < 0 || labels[i] >= c) {
-      *first_bad = i;
-      return;
-    }
+    if (labels[i] < 0 || labels[i] >= c) return bad(i);
 }
 
 template <class T>
 void cross_entropy_forward(int64_t n, int64_t c, const T* logits, const int32_t* labels,
-                           double smoothing, T* probs, T* loss) {
+                           double smoothing, T* grad, T* loss) {
+  // The gradient's constants for a unit incoming gradient: (p - off) / n, and
+  // (1 - s) / n less at the label.
+  const double scale = 1.0 / static_cast<double>(n);
+  const T k = static_cast<T>(scale), off = static_cast<T>(scale * smoothing / static_cast<double>(c));
+  const T hit = static_cast<T>(scale * (1 - smoothing));
   double total = 0;
   column_sums(n, 1, &total, [&](int64_t begin, int64_t end, double* acc) {
-    // Without probs the exponentials still need a row of scratch.
-    std::vector<T> scratch(probs ? 0 : static_cast<size_t>(c));
+    // Without grad the exponentials still need a row of scratch.
+    std::vector<T> scratch(grad ? 0 : static_cast<size_t>(c));
     for (int64_t r = begin; r < end; ++r) {
       const T* x = logits + r * c;
-      T* e = probs ? probs + r * c : scratch.data();
+      T* e = grad ? grad + r * c : scratch.data();
       T m;
       const double s = exp_shifted_row(x, c, e, &m);
       double row_sum = 0;
@@ -34,9 +35,10 @@ void cross_entropy_forward(int64_t n, int64_t c, const T* logits, const int32_t*
       const double lse = static_cast<double>(m) + std::log(s);
       acc[0] += lse - (1 - smoothing) * static_cast<double>(x[labels[r]]) -
                 smoothing / static_cast<double>(c) * row_sum;
-      if (probs) {
+      if (grad) {
         const T inv = static_cast<T>(1.0 / s);
-        for (int64_t j = 0; j < c; ++j) e[j] *= inv;
+        for (int64_t j = 0; j < c; ++j) e[j] = k * (e[j] * inv) - off;
+        e[labels[r]] -= hit;
       }
     }
   });
@@ -44,26 +46,17 @@ void cross_entropy_forward(int64_t n, int64_t c, const T* logits, const int32_t*
 }
 
 template <class T>
-void cross_entropy_backward(int64_t n, int64_t c, const T* probs, const int32_t* labels,
-                            double smoothing, const T* grad_loss, T* dx) {
-  const double scale = static_cast<double>(*grad_loss) / static_cast<double>(n);
-  const T k = static_cast<T>(scale),
-          off = static_cast<T>(scale * smoothing / static_cast<double>(c));
-  const T hit = static_cast<T>(scale * (1 - smoothing));
-#pragma omp parallel for if (n * c > (1 << 15))
-  for (int64_t r = 0; r < n; ++r) {
-    const T* p = probs + r * c;
-    T* d = dx + r * c;
-    for (int64_t j = 0; j < c; ++j) d[j] = k * p[j] - off;
-    d[labels[r]] -= hit;
-  }
+void cross_entropy_backward(int64_t count, const T* grad_loss, T* grad) {
+  const T g = *grad_loss;
+  if (g == T(1)) return;
+#pragma omp parallel for if (count > (1 << 16))
+  for (int64_t i = 0; i < count; ++i) grad[i] *= g;
 }
 
-#define MOTIVE_INSTANTIATE(T)                                                                 \
-  template void cross_entropy_forward<T>(int64_t, int64_t, const T*, const int32_t*, double,  \
-                                         T*, T*);                                             \
-  template void cross_entropy_backward<T>(int64_t, int64_t, const T*, const int32_t*, double, \
-                                          const T*, T*);
+#define MOTIVE_INSTANTIATE(T)                                                                \
+  template void cross_entropy_forward<T>(int64_t, int64_t, const T*, const int32_t*, double, \
+                                         T*, T*);                                            \
+  template void cross_entropy_backward<T>(int64_t, const T*, T*);
 MOTIVE_INSTANTIATE(float)
 MOTIVE_INSTANTIATE(double)
 #undef MOTIVE_INSTANTIATE

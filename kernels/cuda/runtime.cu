@@ -2,6 +2,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/runtime.h"
@@ -81,6 +83,48 @@ void memset_bytes(void* p, int value, size_t nbytes) {
   MOTIVE_CUDA_CHECK(cudaMemsetAsync(p, value, nbytes, stream()), "cuda memset");
 }
 
+// ------------------------------------------------------ deferred checks ----
+
+namespace {
+
+struct PendingCheck {
+  void* flag;
+  std::function<void(int64_t)> report;
+};
+constexpr size_t kMaxPendingChecks = 64;
+
+std::vector<PendingCheck>& pending_checks() {
+  static std::vector<PendingCheck> checks;
+  return checks;
+}
+
+// With the compute stream idle: reads and frees every waiting flag, then
+// reports the first one set (the earliest failed check).
+void run_pending_checks() {
+  std::vector<PendingCheck> checks;
+  checks.swap(pending_checks());  // a report's own reads of device values find none
+  const PendingCheck* failed = nullptr;
+  uint64_t failed_index = 0;
+  for (const PendingCheck& c : checks) {
+    uint64_t index = UINT64_MAX;
+    const cudaError_t err = cudaMemcpy(&index, c.flag, sizeof index, cudaMemcpyDeviceToHost);
+    release(c.flag);
+    MOTIVE_CUDA_CHECK(err, "device-side check");
+    if (failed == nullptr && index != UINT64_MAX) {
+      failed = &c;
+      failed_index = index;
+    }
+  }
+  if (failed) failed->report(static_cast<int64_t>(failed_index));
+}
+
+}  // namespace
+
+void defer_check(void* flag, std::function<void(int64_t)> report) {
+  pending_checks().push_back({flag, std::move(report)});
+  if (pending_checks().size() > kMaxPendingChecks) synchronize();
+}
+
 void copy_host_to_device(void* dst, const void* src, size_t nbytes) {
   // Pageable host memory: the runtime stages it, and the call returns once the
   // source may be reused.
@@ -92,6 +136,7 @@ void copy_device_to_host(void* dst, const void* src, size_t nbytes) {
   MOTIVE_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, stream()),
                     "copy device->host");
   MOTIVE_CUDA_CHECK(cudaStreamSynchronize(stream()), "copy device->host");
+  run_pending_checks();
 }
 
 void copy_device_to_device(void* dst, const void* src, size_t nbytes) {
@@ -99,7 +144,10 @@ void copy_device_to_device(void* dst, const void* src, size_t nbytes) {
                     "copy device->device");
 }
 
-void synchronize() { MOTIVE_CUDA_CHECK(cudaStreamSynchronize(stream()), "synchronize"); }
+void synchronize() {
+  MOTIVE_CUDA_CHECK(cudaStreamSynchronize(stream()), "synchronize");
+  run_pending_checks();
+}
 
 // ---------------------------------------------------- strided copy / fill ----
 

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "engine/dtype.h"
@@ -24,6 +25,16 @@ void copy_host_to_device(void* dst, const void* src, size_t nbytes);
 void copy_device_to_host(void* dst, const void* src, size_t nbytes);  // waits for it
 void copy_device_to_device(void* dst, const void* src, size_t nbytes);
 void synchronize();  // waits for all work on the compute stream
+
+// Input checks that run on the device, so that the host does not wait for
+// them (a label out of range): `flag` is 8 bytes from allocate(), which the
+// check's kernel leaves at UINT64_MAX or sets to the first bad index. The host
+// reads it at its next wait (copy_device_to_host, synchronize: every host read
+// of a value, such as a loss's item()) and calls `report(index)` for a set
+// flag, which throws the op's error there, like a CUDA error reported by a
+// later call (PyTorch's device-side asserts, but recoverable). At most 64
+// checks wait; one more makes the host wait then. Takes ownership of `flag`.
+void defer_check(void* flag, std::function<void(int64_t index)> report);
 
 // Same contracts as cpu::copy_strided / cpu::fill_strided, on device memory.
 void copy_strided(int64_t rank, const int64_t* shape, void* dst, DType dst_type,
