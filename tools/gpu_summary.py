@@ -16,6 +16,9 @@ peer's JSON. Bench rows are matched by name:
     <case> are compared on their rate counter (TFLOP/s, else GB/s, else
     images/s). A row that computes its own ratio carries it as a counter
     "vs_<peer>" (ours / peer) and is shown with its label, else its name.
+Last, the lines in which conv2d said that cuDNN had no algorithm for a
+geometry (it then runs its slow direct kernel), from every log: a train step
+that hits one is not measuring cuDNN.
 Exits 0; tools/gpu-check.sh decides its own exit code.
 """
 import json
@@ -167,6 +170,20 @@ def train_section(logs):
     return out + errors(rows)
 
 
+def fallback_section(logs):
+    """conv2d's "using the direct kernel" lines, once each, with the logs that have them."""
+    seen = {}
+    for name in sorted(os.listdir(logs)):
+        if name.endswith(".log"):
+            for line in (read(os.path.join(logs, name)) or "").splitlines():
+                if "using the direct kernel" in line:
+                    seen.setdefault(line.strip(), []).append(name[:-4])
+    if not seen:
+        return ["## conv2d fallbacks to the direct kernel: none"]
+    return ["## conv2d fallbacks to the direct kernel (slow; cuDNN had no algorithm):"] + [
+        f"  {line}  [{', '.join(names)}]" for line, names in seen.items()]
+
+
 def main():
     logs = sys.argv[1]
     lines = ["", "================ GPU check summary ================"]
@@ -183,6 +200,7 @@ def main():
         if name.startswith("bench_cuda_") and name not in ("bench_cuda_ops", "bench_cuda_train_step"):
             lines += peer_section(logs, name)
     lines += train_section(logs)
+    lines += fallback_section(logs)
     lines.append(f"RESULT: {'PASS' if failed == 0 else 'FAIL'} "
                  f"({failed} failing test binaries; full logs in {logs})")
     print("\n".join(lines))
