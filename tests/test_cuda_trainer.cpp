@@ -75,9 +75,11 @@ TEST_CASE("cuda trainer: a dual-model run on the GPU follows the CPU run, copyin
 }
 
 TEST_CASE("cuda trainer: a bf16 run on the GPU stays near the CPU's bf16 run") {
-  // bf16 rounds every activation (about 2^-9 relative): rounding order alone
-  // moves the losses by more than kLossTol, so this compares the first steps,
-  // whose weights still agree closely, and the run's end.
+  // Two equally valid bf16 runs: rounding order differs, and batch norm
+  // amplifies that in the gradients (README, "Mixed precision"), so after the
+  // first update the curves part by more than float32's kLossTol. The first
+  // step is a forward from the same weights; the rest must stay finite and
+  // end in the same place.
   MOTIVE_REQUIRE_CUDA();
   TempDir dir;
   RunConfig cpu_config = gpu_run(dir / "cpu", "cpu"), gpu_config = gpu_run(dir / "gpu", "cuda");
@@ -86,12 +88,13 @@ TEST_CASE("cuda trainer: a bf16 run on the GPU stays near the CPU's bf16 run") {
   const nlohmann::json gpu = train_new(gpu_config, quiet());
   const auto c = read_records(dir / "cpu", "step"), g = read_records(dir / "gpu", "step");
   REQUIRE(c.size() == g.size());
-  for (size_t i = 0; i < 3; ++i) {
-    INFO("step " << i);
-    const double a = c[i].at("loss"), b = g[i].at("loss");
-    CHECK(std::abs(a - b) <= 2e-2 * std::abs(a));
-  }
+  const double first_cpu = c.front().at("loss"), first_gpu = g.front().at("loss");
+  CHECK(std::abs(first_cpu - first_gpu) <= 1e-2 * std::abs(first_cpu));
   for (const auto& record : g) CHECK(std::isfinite(record.at("loss").get<double>()));
+  const auto ce = read_records(dir / "cpu", "epoch"), ge = read_records(dir / "gpu", "epoch");
+  REQUIRE(ce.size() == ge.size());
+  const double end_cpu = ce.back().at("train_loss_base"), end_gpu = ge.back().at("train_loss_base");
+  CHECK(std::abs(end_cpu - end_gpu) <= 0.1 * end_cpu);
   CHECK(gpu.at("switch_bytes_copied") == 0);
   for (const char* acc : {"acc_base", "acc_motivated"})
     CHECK(std::abs(gpu.at(acc).get<double>() - cpu.at(acc).get<double>()) <= 10.0);
