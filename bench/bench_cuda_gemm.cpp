@@ -148,8 +148,10 @@ void BM_Cublas(benchmark::State& state, const Case& c, Mode mode) {
   cublasHandle_t h = nullptr;
   check(cublasCreate(&h), "cublasCreate");
   check(cublasSetStream(h, cuda::stream()), "cublasSetStream");
-  check(cublasSetMathMode(h, mode == Mode::kTf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
-        "cublasSetMathMode");
+  // As motive's handle: no reduced-precision (bf16) split-K reductions.
+  const int math = (mode == Mode::kTf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH) |
+                   CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION;
+  check(cublasSetMathMode(h, static_cast<cublasMath_t>(math)), "cublasSetMathMode");
   const Tensor out = Tensor::empty({c.m, c.n}, dtype, Device::CUDA);
   const int m = int(c.m), k = int(c.k), n = int(c.n), ldb = int(in.ldb);
   const float alpha = 1, beta = 0;

@@ -109,8 +109,8 @@ Tensor affine(const Tensor& a, double scale, double shift, const char* name) {
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   dispatch_float_bf16(x.dtype(), name, [&](auto t) {
     using T = decltype(t);
-    MOTIVE_KERNEL(x.device(), affine<T>, x.numel(), x.data<T>(), static_cast<T>(scale),
-                  static_cast<T>(shift), out.data<T>());
+    MOTIVE_KERNEL(x.device(), affine<T>, x.numel(), x.data<T>(), static_cast<wide_t<T>>(scale),
+                  static_cast<wide_t<T>>(shift), out.data<T>());
   });
   add_flops(out.numel());
   return record(name, out, {a}, [scale](const Tensor& g) {

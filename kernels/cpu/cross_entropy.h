@@ -16,6 +16,8 @@ namespace motive::cpu {
 // op's error. The CPU checks at once, before the kernels below index logits
 // by label; the CUDA twin checks on the device and reports at the host's next
 // wait (kernels/cuda/runtime.h, defer_check), its kernels guarding the index.
+// The report reads the label's value then: a caller that overwrites its labels
+// in place before that wait sees the right index with the new value.
 using BadLabel = std::function<void(int64_t index)>;
 void cross_entropy_check_labels(int64_t n, int64_t c, const int32_t* labels, const BadLabel& bad);
 

@@ -38,7 +38,7 @@ void binary(BinaryOp op, int64_t rank, const int64_t* shape, T* out, const int64
 }
 
 template <class T>
-void affine(int64_t n, const T* a, T scale, T shift, T* out) {
+void affine(int64_t n, const T* a, wide_t<T> scale, wide_t<T> shift, T* out) {
 #pragma omp parallel for if (n > (1 << 16))
   for (int64_t i = 0; i < n; ++i) out[i] = a[i] * scale + shift;
 }
@@ -62,7 +62,7 @@ void sum_into(int64_t rank, const int64_t* shape, T* out, const int64_t* os, con
 #define MOTIVE_INSTANTIATE(T)                                                                  \
   template void binary<T>(BinaryOp, int64_t, const int64_t*, T*, const int64_t*, const T*,     \
                           const int64_t*, const T*, const int64_t*);                           \
-  template void affine<T>(int64_t, const T*, T, T, T*);                                        \
+  template void affine<T>(int64_t, const T*, wide_t<T>, wide_t<T>, T*);                        \
   template void sum_into<T>(int64_t, const int64_t*, T*, const int64_t*, const T*,             \
                             const int64_t*);
 MOTIVE_INSTANTIATE(float)

@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/bf16.h"
+
 namespace motive::cpu {
 
 enum class BinaryOp { Add, Sub, Mul, Div };
@@ -12,9 +14,10 @@ template <class T>
 void binary(BinaryOp op, int64_t rank, const int64_t* shape, T* out, const int64_t* out_strides,
             const T* a, const int64_t* a_strides, const T* b, const int64_t* b_strides);
 
-// out = a * scale + shift, contiguous.
+// out = a * scale + shift, contiguous; the scalars in wide_t<T> (not rounded
+// to bf16 first).
 template <class T>
-void affine(int64_t n, const T* a, T scale, T shift, T* out);
+void affine(int64_t n, const T* a, wide_t<T> scale, wide_t<T> shift, T* out);
 
 // out[reduced] += in: `out_strides` are 0 on the summed dims, so every input
 // element lands on its output slot. Accumulates in double for accuracy.

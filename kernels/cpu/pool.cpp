@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/bf16.h"
@@ -56,15 +57,25 @@ void max_pool2d_forward(const Window2d& win, int64_t n, int64_t c, const T* x, T
 template <class T>
 void max_pool2d_backward(const Window2d& win, int64_t n, int64_t c, const T* dy,
                          const int32_t* argmax, T* dx) {
+  using W = wide_t<T>;
   const int64_t in_pixels = win.h * win.w, out_pixels = win.h_out * win.w_out;
-  // Windows overlap within an image, so each image is one thread's scatter.
-#pragma omp parallel for schedule(static) if (n * (in_pixels + out_pixels) * c > kParallelWork)
-  for (int64_t i = 0; i < n; ++i) {
-    T* dxi = dx + i * in_pixels * c;
-    std::fill(dxi, dxi + in_pixels * c, T(0));
-    for (int64_t p = 0; p < out_pixels; ++p) {
-      const int64_t o = (i * out_pixels + p) * c;
-      for (int64_t ch = 0; ch < c; ++ch) dxi[argmax[o + ch] * c + ch] += dy[o + ch];
+  // Windows overlap within an image, so each image is one thread's scatter, in
+  // ascending output order (as the CUDA kernel gathers). bf16 sums in a float
+  // image and rounds once, as the CUDA kernel does.
+#pragma omp parallel if (n * (in_pixels + out_pixels) * c > kParallelWork)
+  {
+    std::vector<W> sums(std::is_same_v<T, W> ? 0 : static_cast<size_t>(in_pixels * c));
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      T* dxi = dx + i * in_pixels * c;
+      W* acc = sums.data();
+      if constexpr (std::is_same_v<T, W>) acc = dxi;
+      std::fill(acc, acc + in_pixels * c, W(0));
+      for (int64_t p = 0; p < out_pixels; ++p) {
+        const int64_t o = (i * out_pixels + p) * c;
+        for (int64_t ch = 0; ch < c; ++ch) acc[argmax[o + ch] * c + ch] += dy[o + ch];
+      }
+      if constexpr (!std::is_same_v<T, W>) std::copy(acc, acc + in_pixels * c, dxi);
     }
   }
 }

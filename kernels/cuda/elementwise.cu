@@ -44,7 +44,7 @@ __global__ void binary_strided(int64_t n, BinaryOp op, StridedIndexer<3> ix, T* 
 }
 
 template <class T>
-__global__ void affine_kernel(int64_t n, const T* a, T scale, T shift, T* out) {
+__global__ void affine_kernel(int64_t n, const T* a, wide_t<T> scale, wide_t<T> shift, T* out) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x)
     out[i] = a[i] * scale + shift;
@@ -94,7 +94,7 @@ void binary(BinaryOp op, int64_t rank, const int64_t* shape, T* out, const int64
 }
 
 template <class T>
-void affine(int64_t n, const T* a, T scale, T shift, T* out) {
+void affine(int64_t n, const T* a, wide_t<T> scale, wide_t<T> shift, T* out) {
   if (n == 0) return;
   affine_kernel<T><<<blocks_for(n), 256, 0, stream()>>>(n, a, scale, shift, out);
   MOTIVE_CUDA_LAUNCH_CHECK("affine");
@@ -129,7 +129,7 @@ void sum_into(int64_t rank, const int64_t* shape, T* out, const int64_t* os, con
 #define MOTIVE_INSTANTIATE(T)                                                                  \
   template void binary<T>(BinaryOp, int64_t, const int64_t*, T*, const int64_t*, const T*,     \
                           const int64_t*, const T*, const int64_t*);                           \
-  template void affine<T>(int64_t, const T*, T, T, T*);                                        \
+  template void affine<T>(int64_t, const T*, wide_t<T>, wide_t<T>, T*);                        \
   template void sum_into<T>(int64_t, const int64_t*, T*, const int64_t*, const T*,             \
                             const int64_t*);
 MOTIVE_INSTANTIATE(float)

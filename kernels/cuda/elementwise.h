@@ -14,7 +14,7 @@ void binary(BinaryOp op, int64_t rank, const int64_t* shape, T* out, const int64
             const T* a, const int64_t* a_strides, const T* b, const int64_t* b_strides);
 
 template <class T>
-void affine(int64_t n, const T* a, T scale, T shift, T* out);
+void affine(int64_t n, const T* a, wide_t<T> scale, wide_t<T> shift, T* out);
 
 // out[reduced] += in, where out_strides are 0 on the summed dims. One thread
 // per output element walks its reduced sub-space in a fixed order, so the

@@ -38,6 +38,9 @@ void check(cublasStatus_t status, const char* call, const Context&... context) {
 
 // One handle per process, bound to the compute stream so GEMMs are ordered with
 // every other kernel. Set the stream first: cublasSetStream resets the workspace.
+// Split-K reductions stay in float for bf16 outputs (cuBLAS may otherwise sum
+// the partial products in bf16): one rounding per output, as on the CPU. TF32
+// is chosen per call through the compute type, not the math mode.
 // Never destroyed: the driver may already be gone at static destruction.
 cublasHandle_t handle() {
   static cublasHandle_t h = [] {
@@ -46,6 +49,10 @@ cublasHandle_t handle() {
     check(cublasSetStream(created, stream()), "cublasSetStream");
     check(cublasSetWorkspace(created, allocate(kWorkspaceBytes), kWorkspaceBytes),
           "cublasSetWorkspace");
+    check(cublasSetMathMode(created, static_cast<cublasMath_t>(
+                                         CUBLAS_DEFAULT_MATH |
+                                         CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)),
+          "cublasSetMathMode");
     return created;
   }();
   return h;

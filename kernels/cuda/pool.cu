@@ -116,7 +116,7 @@ __global__ void avg_backward(int64_t total, Window2d v, int64_t c, const T* dy, 
 
 template <class T>
 __global__ void global_avg_backward(int64_t total, int64_t pixels, int64_t c, const T* dy, T* dx,
-                                    T scale) {
+                                    wide_t<T> scale) {
   MOTIVE_GRID_STRIDE(i, total) { dx[i] = dy[i / (pixels * c) * c + i % c] * scale; }
 }
 
@@ -161,7 +161,7 @@ void global_avg_pool2d_forward(int64_t n, int64_t pixels, int64_t c, const T* x,
 template <class T>
 void global_avg_pool2d_backward(int64_t n, int64_t pixels, int64_t c, const T* dy, T* dx) {
   launch("global_avg_pool2d backward", global_avg_backward<T>, n * pixels * c, pixels, c, dy, dx,
-         T(1) / static_cast<T>(pixels));
+         wide_t<T>(1) / static_cast<wide_t<T>>(pixels));
 }
 
 #define MOTIVE_POOL_INSTANTIATE(T)                                                                \

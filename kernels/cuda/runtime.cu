@@ -98,24 +98,25 @@ std::vector<PendingCheck>& pending_checks() {
   return checks;
 }
 
-// With the compute stream idle: reads and frees every waiting flag, then
-// reports the first one set (the earliest failed check).
+// After the compute stream finished: copies every waiting flag back (one wait
+// for all), frees them all, then reports the first one set (the earliest
+// failed check).
 void run_pending_checks() {
   std::vector<PendingCheck> checks;
   checks.swap(pending_checks());  // a report's own reads of device values find none
-  const PendingCheck* failed = nullptr;
-  uint64_t failed_index = 0;
-  for (const PendingCheck& c : checks) {
-    uint64_t index = UINT64_MAX;
-    const cudaError_t err = cudaMemcpy(&index, c.flag, sizeof index, cudaMemcpyDeviceToHost);
-    release(c.flag);
-    MOTIVE_CUDA_CHECK(err, "device-side check");
-    if (failed == nullptr && index != UINT64_MAX) {
-      failed = &c;
-      failed_index = index;
-    }
+  if (checks.empty()) return;
+  std::vector<uint64_t> index(checks.size(), UINT64_MAX);
+  cudaError_t err = cudaSuccess;
+  for (size_t i = 0; i < checks.size(); ++i) {
+    if (err == cudaSuccess)
+      err = cudaMemcpyAsync(&index[i], checks[i].flag, sizeof(uint64_t), cudaMemcpyDeviceToHost,
+                            stream());
+    release(checks[i].flag);  // ordered after the copy on the stream
   }
-  if (failed) failed->report(static_cast<int64_t>(failed_index));
+  if (err == cudaSuccess) err = cudaStreamSynchronize(stream());
+  MOTIVE_CUDA_CHECK(err, "device-side check");
+  for (size_t i = 0; i < checks.size(); ++i)
+    if (index[i] != UINT64_MAX) return checks[i].report(static_cast<int64_t>(index[i]));
 }
 
 }  // namespace
