@@ -15,6 +15,7 @@
 #include "kernels/cuda/column_sums.cuh"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/conv2d.h"
+#include "kernels/cuda/matmul.h"
 #include "kernels/cuda/reduce.cuh"
 #include "kernels/cuda/runtime.h"
 
@@ -64,7 +65,7 @@ __global__ void add_bias_kernel(int64_t total, int64_t c, const T* b, T* y) {
 // For float64, and for float32/bf16 geometries cuDNN offers no algorithm for.
 // Forward and backward-data: one thread per output element, taps in (kh, kw)
 // order, channels innermost, accumulating in wide_t<T> (float for bf16,
-// rounded once at the store); backward-filter: one block per filter element.
+// rounded once at the store); backward-filter: im2col + GEMM (below).
 // Simple and exact, not tuned (float64 is the reference dtype, not a training one).
 
 // The forward adds the bias (when b is non-null) in the accumulator.
@@ -122,35 +123,52 @@ __global__ void direct_backward_data(int64_t total, Conv2dShape s, const T* w, c
   }
 }
 
-// One block per dw element (co, kh, kw, c): its threads split the images x
-// output pixels (thread t takes pixels t, t + blockDim.x, ...), each summing
-// in double, and meet in block_allreduce's fixed tree, so the result is the
-// same on every run. A thread per element instead would leave the GPU nearly
-// idle on a small filter over a big batch (a 3-channel stem: 1,728 sums of
-// 262,144 products each at N=256, 32x32).
+// Backward-filter is a GEMM over the pixels: for group g,
+//   dw_g [cog, taps * cig] = dy_g^T [cog, P] x cols_g [P, taps * cig],
+// with cols_g the im2col patches of x (row p: the (kh, kw, c) values under
+// output pixel p, 0 in the padding; dw's OHWI rows have the same order). A
+// kernel thread per dw element would sum all P products alone (262,144 of them
+// for a 3-channel stem at N=256, 32x32: an idle GPU); cuBLAS spreads the sum.
+// The patches are built in chunks of pixels that fit kColsBytes, each chunk's
+// product added to the last (deterministic: fixed chunks, cuBLAS's fixed order).
 template <class T>
-__global__ void direct_backward_filter(int64_t total, Conv2dShape s, const T* x, const T* dy,
-                                       T* dw) {
-  __shared__ double smem[32];
+__global__ void im2col_kernel(int64_t total, Conv2dShape s, int64_t group, int64_t first_pixel,
+                              const T* x, T* cols) {
+  const auto& v = s.win;
+  const int64_t cig = s.c_in / s.groups, width = v.k_h * v.k_w * cig;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t j = i % width, p = first_pixel + i / width;
+    const int64_t cl = j % cig, kw = j / cig % v.k_w, kh = j / cig / v.k_w;
+    const int64_t ow = p % v.w_out, oh = p / v.w_out % v.h_out, n = p / v.w_out / v.h_out;
+    const int64_t ih = oh * v.stride - v.padding + kh * v.dilation;
+    const int64_t iw = ow * v.stride - v.padding + kw * v.dilation;
+    cols[i] = ih >= 0 && ih < v.h && iw >= 0 && iw < v.w
+                  ? x[((n * v.h + ih) * v.w + iw) * s.c_in + group * cig + cl]
+                  : T(0);
+  }
+}
+
+constexpr int64_t kColsBytes = int64_t(64) << 20;
+
+template <class T>
+void gemm_backward_filter(const Conv2dShape& s, const T* x, const T* dy, T* dw) {
   const auto& v = s.win;
   const int64_t cig = s.c_in / s.groups, cog = s.c_out / s.groups;
-  const int64_t pixels = s.n * v.h_out * v.w_out;
-  for (int64_t i = blockIdx.x; i < total; i += gridDim.x) {
-    const int64_t cl = i % cig, kw = i / cig % v.k_w, kh = i / cig / v.k_w % v.k_h;
-    const int64_t co = i / cig / v.k_w / v.k_h;
-    const int64_t ci = co / cog * cig + cl;
-    double acc = 0;
-    for (int64_t p = threadIdx.x; p < pixels; p += blockDim.x) {
-      const int64_t ow = p % v.w_out, oh = p / v.w_out % v.h_out, n = p / v.w_out / v.h_out;
-      const int64_t ih = oh * v.stride - v.padding + kh * v.dilation;
-      const int64_t iw = ow * v.stride - v.padding + kw * v.dilation;
-      if (ih < 0 || ih >= v.h || iw < 0 || iw >= v.w) continue;
-      acc += static_cast<double>(x[((n * v.h + ih) * v.w + iw) * s.c_in + ci]) *
-             static_cast<double>(dy[p * s.c_out + co]);
+  const int64_t width = v.k_h * v.k_w * cig, pixels = s.n * v.h_out * v.w_out;
+  const int64_t chunk =
+      std::clamp<int64_t>(kColsBytes / static_cast<int64_t>(width * sizeof(T)), 1, pixels);
+  Scratch<T> cols(chunk * width);
+  for (int64_t g = 0; g < s.groups; ++g)
+    for (int64_t p0 = 0; p0 < pixels; p0 += chunk) {
+      const int64_t rows = std::min(chunk, pixels - p0);
+      im2col_kernel<T><<<blocks_for(rows * width), 256, 0, stream()>>>(rows * width, s, g, p0, x,
+                                                                        cols.get());
+      MOTIVE_CUDA_LAUNCH_CHECK("conv2d backward-filter");
+      // dy_g^T: element (co, p) at dy[(p0 + p) * c_out + g * cog + co].
+      gemm<T>(cog, width, rows, dy + p0 * s.c_out + g * cog, {1, s.c_out}, cols.get(),
+              {width, 1}, dw + g * cog * width, width, p0 > 0);
     }
-    const double sum = block_allreduce<SumOp>(acc, smem);
-    if (threadIdx.x == 0) dw[i] = static_cast<T>(sum);
-  }
 }
 
 // ------------------------------------------------ cuDNN (float32 and bf16) ----
@@ -500,10 +518,7 @@ void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, 
   }
   if (dx && !dx_done)
     launch(direct_backward_data<T>, s.n * s.win.h * s.win.w * s.c_in, s, w, dy, dx);
-  if (dw && !dw_done) {  // a block per filter element (see the kernel)
-    direct_backward_filter<T><<<blocks_for(w_size, 1), 256, 0, stream()>>>(w_size, s, x, dy, dw);
-    MOTIVE_CUDA_LAUNCH_CHECK("conv2d");
-  }
+  if (dw && !dw_done) gemm_backward_filter(s, x, dy, dw);
 }
 
 template void conv2d_forward<float>(const Conv2dShape&, const float*, const float*, const float*,
