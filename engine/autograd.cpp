@@ -105,7 +105,7 @@ void Tensor::backward(const Tensor& seed) const {
   }
   MOTIVE_CHECK(grad.shape() == shape(), "backward: seed of shape ", shape_str(grad.shape()),
                " for a tensor of shape ", shape_str(shape()));
-  if (grad.dtype() != dtype()) grad = grad.to(dtype());  // as every gradient takes its tensor's
+  if (grad.dtype() != dtype()) grad = grad.to(dtype());  // a gradient has its tensor's dtype
   NoGradGuard no_grad;  // backward closures compute plain tensors
   if (is_leaf()) {
     accumulate_leaf_grad(*this, grad);
