@@ -183,3 +183,34 @@ TEST_CASE("Autocast scopes nest and restore; GEMM operands are cast only inside"
   }
   CHECK_FALSE(autocast_enabled());
 }
+
+TEST_CASE("a bf16 conv -> BN -> relu layer is float32 arithmetic rounded to bf16 at its edges") {
+  // Under autocast a layer's weight gradient can sit far from float32's (batch
+  // norm makes it a small difference of large terms, README "Mixed
+  // precision"). That is the rounding, not the kernels: the same float32 ops
+  // with every bf16 boundary rounded by hand (values forward, gradients
+  // backward, through cast) give the same gradient.
+  Generator gen(8);
+  const Tensor x = randn({8, 8, 8, 3}, gen), seed = randn({8, 8, 8, 16}, gen);
+  Tensor w = randn({16, 3, 3, 3}, gen).requires_grad_();
+  const Tensor gamma = Tensor::ones({16}), beta = Tensor::zeros({16});
+  auto layer = [&](const Tensor& in, const Tensor& weight, auto round) {
+    const Tensor y = round(conv2d(in, weight, Tensor(), {1, 1, 1, 1}));
+    return round(relu(round(batch_norm2d(y, gamma, beta, Tensor(), Tensor(), true))));
+  };
+  Tensor out;
+  {
+    Autocast bf16;
+    out = layer(x, w, [](const Tensor& t) { return t; });
+  }
+  CHECK(out.dtype() == DType::BF16);
+  sum(mul(out, seed)).backward();
+  const Tensor autocast_grad = w.grad().clone();
+  w.zero_grad();
+  const auto to_bf16_and_back = [](const Tensor& t) {
+    return cast(cast(t, DType::BF16), DType::F32);
+  };
+  const Tensor by_hand = layer(to_bf16_and_back(x), to_bf16_and_back(w), to_bf16_and_back);
+  sum(mul(by_hand, seed)).backward();
+  CHECK(rel_error(autocast_grad, w.grad()) < 1e-6);
+}

@@ -57,6 +57,12 @@ void check_same_curve(const std::string& cpu_run, const std::string& gpu_run) {
   }
 }
 
+// Both models' test accuracies within `points` percentage points.
+void check_near_accuracy(const nlohmann::json& cpu, const nlohmann::json& gpu, double points) {
+  for (const char* acc : {"acc_base", "acc_motivated"})
+    CHECK(std::abs(gpu.at(acc).get<double>() - cpu.at(acc).get<double>()) <= points);
+}
+
 }  // namespace
 
 TEST_CASE("cuda trainer: a dual-model run on the GPU follows the CPU run, copying nothing") {
@@ -70,8 +76,7 @@ TEST_CASE("cuda trainer: a dual-model run on the GPU follows the CPU run, copyin
   CHECK(gpu.at("switches").get<int64_t>() > 0);
   CHECK(gpu.at("switch_bytes_copied") == 0);
   // 200 test images: an image whose top two logits nearly tie may go either way.
-  for (const char* acc : {"acc_base", "acc_motivated"})
-    CHECK(std::abs(gpu.at(acc).get<double>() - cpu.at(acc).get<double>()) <= 1.5);
+  check_near_accuracy(cpu, gpu, 1.5);
 }
 
 TEST_CASE("cuda trainer: a bf16 run on the GPU stays near the CPU's bf16 run") {
@@ -96,8 +101,7 @@ TEST_CASE("cuda trainer: a bf16 run on the GPU stays near the CPU's bf16 run") {
   const double end_cpu = ce.back().at("train_loss_base"), end_gpu = ge.back().at("train_loss_base");
   CHECK(std::abs(end_cpu - end_gpu) <= 0.1 * end_cpu);
   CHECK(gpu.at("switch_bytes_copied") == 0);
-  for (const char* acc : {"acc_base", "acc_motivated"})
-    CHECK(std::abs(gpu.at(acc).get<double>() - cpu.at(acc).get<double>()) <= 10.0);
+  check_near_accuracy(cpu, gpu, 10.0);
 }
 
 TEST_CASE("cuda trainer: a GPU run interrupted after epoch 1 resumes where it stopped") {

@@ -285,31 +285,33 @@ class Run {
   double wall_before_ = 0;
 };
 
-// The run's memory cap on its device, lifted when the run ends.
-class ScopedMemoryLimit {
+// What a run sets for the process while it trains: TF32, its memory cap on its
+// device (lifted when the run ends) and its precision. The Autocast scope
+// covers the backward passes too: they only see tensors already in their
+// forward dtype, so this equals a forward-only scope.
+class RunSettings {
  public:
-  explicit ScopedMemoryLimit(const RunConfig& c)
-      : device_(c.run_device()), previous_(memory_limit(device_)) {
+  explicit RunSettings(const RunConfig& c)
+      : device_(c.run_device()), previous_limit_(memory_limit(device_)),
+        precision_(c.bf16_autocast()) {
+    set_allow_tf32(c.tf32);
     set_memory_limit(device_, c.memory_limit_mib << 20);
   }
-  ~ScopedMemoryLimit() { set_memory_limit(device_, previous_); }
-  ScopedMemoryLimit(const ScopedMemoryLimit&) = delete;
-  ScopedMemoryLimit& operator=(const ScopedMemoryLimit&) = delete;
+  ~RunSettings() { set_memory_limit(device_, previous_limit_); }
+  RunSettings(const RunSettings&) = delete;
+  RunSettings& operator=(const RunSettings&) = delete;
 
  private:
   Device device_;
-  int64_t previous_;
+  int64_t previous_limit_;
+  Autocast precision_;
 };
 
 }  // namespace
 
 nlohmann::json train_new(RunConfig config, const TrainOptions& options) {
   MOTIVE_CHECK(!config.out.empty(), "train: no output directory (--out)");
-  set_allow_tf32(config.tf32);
-  const ScopedMemoryLimit limit(config);
-  // The run's precision covers its backward passes too: they only see tensors
-  // already in their forward dtype, so this equals a forward-only scope.
-  const Autocast precision(config.bf16_autocast());
+  const RunSettings settings(config);
   Run run(config, options, false);
   run.start_fresh();
   return run.train();
@@ -321,11 +323,7 @@ nlohmann::json train_resume(const std::string& run_dir, const TrainOptions& opti
   if (options.workers) config.workers = *options.workers;
   if (options.memory_limit_mib) config.memory_limit_mib = *options.memory_limit_mib;
   config.device = resolve_device(config.device);  // a GPU run resumes only where there is one
-  set_allow_tf32(config.tf32);
-  const ScopedMemoryLimit limit(config);
-  // The run's precision covers its backward passes too: they only see tensors
-  // already in their forward dtype, so this equals a forward-only scope.
-  const Autocast precision(config.bf16_autocast());
+  const RunSettings settings(config);
   Run run(config, options, true);
   run.resume();
   return run.train();

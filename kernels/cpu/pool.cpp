@@ -95,43 +95,42 @@ struct ChannelSums {
   }
 };
 
-template <class T>
-void avg_pool2d_forward(const Window2d& win, int64_t n, int64_t c, const T* x, T* y) {
+// Average pooling both ways is a gather: each pixel (i, r, q) of dst, an image
+// of rows x cols, is scale times the sum of the src pixels (i, sr, sq) that
+// each_source(r, q, f) passes to f(_, sr, sq); src images are src_rows x
+// src_cols. Forward gathers the taps of a window, backward the windows over an
+// input pixel (no write races either way).
+template <class T, class EachSource>
+void gather_average(const Window2d& win, int64_t n, int64_t c, int64_t rows, int64_t cols,
+                    const T* src, int64_t src_rows, int64_t src_cols, T* dst,
+                    EachSource each_source) {
   const wide_t<T> scale = wide_t<T>(1) / static_cast<wide_t<T>>(win.taps());
 #pragma omp parallel if (window_work(win, n, c) > kParallelWork)
   {
     ChannelSums<T> sums(c);
 #pragma omp for collapse(2) schedule(static)
     for (int64_t i = 0; i < n; ++i)
-      for (int64_t oh = 0; oh < win.h_out; ++oh)
-        for (int64_t ow = 0; ow < win.w_out; ++ow) {
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t q = 0; q < cols; ++q) {
           sums.clear();
-          win.for_each_tap(oh, ow, [&](int64_t, int64_t ih, int64_t iw) {
-            sums.add(x + pixel(i, ih, iw, win.h, win.w, c));
+          each_source(r, q, [&](int64_t, int64_t sr, int64_t sq) {
+            sums.add(src + pixel(i, sr, sq, src_rows, src_cols, c));
           });
-          sums.store_scaled(y + pixel(i, oh, ow, win.h_out, win.w_out, c), scale);
+          sums.store_scaled(dst + pixel(i, r, q, rows, cols, c), scale);
         }
   }
 }
 
 template <class T>
+void avg_pool2d_forward(const Window2d& win, int64_t n, int64_t c, const T* x, T* y) {
+  gather_average(win, n, c, win.h_out, win.w_out, x, win.h, win.w, y,
+                 [&](int64_t oh, int64_t ow, const auto& f) { win.for_each_tap(oh, ow, f); });
+}
+
+template <class T>
 void avg_pool2d_backward(const Window2d& win, int64_t n, int64_t c, const T* dy, T* dx) {
-  const wide_t<T> scale = wide_t<T>(1) / static_cast<wide_t<T>>(win.taps());
-  // Gather into each input pixel from the windows that cover it: no write races.
-#pragma omp parallel if (window_work(win, n, c) > kParallelWork)
-  {
-    ChannelSums<T> sums(c);
-#pragma omp for collapse(2) schedule(static)
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t ih = 0; ih < win.h; ++ih)
-        for (int64_t iw = 0; iw < win.w; ++iw) {
-          sums.clear();
-          win.for_each_output(ih, iw, [&](int64_t, int64_t oh, int64_t ow) {
-            sums.add(dy + pixel(i, oh, ow, win.h_out, win.w_out, c));
-          });
-          sums.store_scaled(dx + pixel(i, ih, iw, win.h, win.w, c), scale);
-        }
-  }
+  gather_average(win, n, c, win.h, win.w, dy, win.h_out, win.w_out, dx,
+                 [&](int64_t ih, int64_t iw, const auto& f) { win.for_each_output(ih, iw, f); });
 }
 
 template <class T>
