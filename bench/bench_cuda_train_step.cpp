@@ -36,7 +36,7 @@
 #include "engine/autocast.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
-#include "models/resnet.h"
+#include "models/resnet/resnet.h"
 
 using namespace motive;
 
@@ -83,17 +83,17 @@ void BM_TrainStep(benchmark::State& state, const char* model_name, int64_t size,
     set_allow_tf32(precision == "tf32");
     const bool bf16 = precision == "bf16";
     Generator gen(0);
-    const ResNet model(resnet_preset(model_name, {3, kClasses}), gen,
-                       {DType::F32, Device::CUDA, false});
+    const auto model = build_model(resnet_preset(model_name, {3, kClasses}), gen,
+                                   {DType::F32, Device::CUDA});
     SGD opt(0.1, 0.9, 0, 5e-4);
-    opt.add_params(model.parameters());
+    opt.add_params(model->parameters());
     const std::pair<Tensor, Tensor> data = fixed_batch(batch, size);
     const auto step = [&] {
       opt.zero_grad();
       Tensor loss;
       {
         const Autocast autocast(bf16);
-        loss = cross_entropy(model.forward(data.first, true), data.second);
+        loss = cross_entropy(model->forward(data.first, ForwardContext{true}), data.second);
       }
       loss.backward();
       opt.step();
@@ -112,7 +112,7 @@ void BM_TrainStep(benchmark::State& state, const char* model_name, int64_t size,
     state.counters["images/s"] = images_per_s;
     state.counters["ms/step"] = 1e3 * seconds / steps;
     state.counters["TFLOP/s"] =
-        3.0 * static_cast<double>(model.flops_per_image(size, size)) * images_per_s * 1e-12;
+        3.0 * static_cast<double>(model->flops_per_image(size, size)) * images_per_s * 1e-12;
     state.counters["peak_MiB"] =
         static_cast<double>(memory_stats(Device::CUDA).peak_bytes) / (1 << 20);
     state.counters["pool_peak_MiB"] = static_cast<double>(pool_peak_bytes()) / (1 << 20);

@@ -24,9 +24,11 @@
 
 #include "engine/autograd.h"
 #include "engine/device.h"
+#include "engine/ops.h"
 #include "engine/optim.h"
 #include "models/copy_switch.h"
 #include "models/nest.h"
+#include "models/registry.h"
 #ifdef MOTIVE_WITH_CUDA
 #include "kernels/cuda/runtime.h"
 #endif
@@ -45,14 +47,17 @@ struct Nesting {
 constexpr Nesting kDepth{"depth:resnet18_in_resnet34", "resnet18-cifar", "resnet34-cifar"};
 constexpr Nesting kWidth{"width:resnet18x0.5_in_resnet18", "resnet18x0.5-cifar", "resnet18-cifar"};
 
-ResNetConfig preset(const char* name) { return resnet_preset(name, PresetOptions{3, kClasses}); }
-
 Device bench_device() {
   static const Device d = cuda_available() ? Device::CUDA : Device::CPU;
   return d;
 }
 
-ResNetOptions on_device() { return {DType::F32, bench_device(), false}; }
+ModelOptions on_device() { return {DType::F32, bench_device()}; }
+constexpr ModelShape kShape{3, kClasses, kImage, kImage};
+
+std::unique_ptr<Model> standalone(const char* name, Generator& gen) {
+  return build_model(*resolve_model(name, kShape), gen, on_device());
+}
 
 // Waits for the work queued on the device, so wall time covers all of it.
 void wait_for_device() {
@@ -72,11 +77,11 @@ struct Setup {
   explicit Setup(const Nesting& n) : pair(make_pair(n)) {
     opt.add_params(pair.parameters(), DecayRule::ExcludeNormAndBias);
   }
-  static NestedPair make_pair(const Nesting& n) {
+  static NestedChain make_pair(const Nesting& n) {
     Generator gen(0);
-    return nest(preset(n.base), preset(n.motivated), gen, {BnStats::Separate, on_device()});
+    return nest({n.base, n.motivated}, kShape, gen, {BnStats::Separate, on_device()});
   }
-  NestedPair pair;
+  NestedChain pair;
   SGD opt = make_sgd();
 };
 
@@ -93,15 +98,15 @@ Tensor labels(int64_t n) {
   return y.to(bench_device());
 }
 
-void BM_TrainStep(benchmark::State& state, const Nesting& n, Role role) {
+void BM_TrainStep(benchmark::State& state, const Nesting& n, size_t level) {
   const int64_t batch = state.range(0);
   Setup& s = setup(n);
-  const ResNet& model = s.pair.model(role);
+  const Model& model = s.pair.model(level);
   Generator gen(1);
   const Tensor x = randn({batch, kImage, kImage, 3}, gen).to(bench_device()), y = labels(batch);
   auto step = [&] {
     s.opt.zero_grad();
-    cross_entropy(model.forward(x, true), y).backward();
+    cross_entropy(model.forward(x, ForwardContext{true}), y).backward();
     s.opt.step();
     wait_for_device();
   };
@@ -119,12 +124,12 @@ void BM_TrainStep(benchmark::State& state, const Nesting& n, Role role) {
 
 // Superset views: a switch is picking the other model; nothing is copied.
 void BM_SwitchSupersetViews(benchmark::State& state) {
-  const NestedPair& pair = setup(kDepth).pair;
-  Role role = Role::Base;
+  const NestedChain& pair = setup(kDepth).pair;
+  size_t level = 0;
   const int64_t copied_before = bytes_copied();
   for (auto _ : state) {
-    role = role == Role::Base ? Role::Motivated : Role::Base;
-    benchmark::DoNotOptimize(&pair.model(role));
+    level = 1 - level;
+    benchmark::DoNotOptimize(&pair.model(level));
   }
   state.counters["bytes_moved/switch"] =
       static_cast<double>(bytes_copied() - copied_before) / state.iterations();
@@ -133,17 +138,16 @@ void BM_SwitchSupersetViews(benchmark::State& state) {
 // The paper's switch: two standalone models, mapped tensors and momentum copied.
 void BM_SwitchPaperCopy(benchmark::State& state) {
   Generator gen(0);
-  const ResNet base(preset(kDepth.base), gen, on_device()),
-      motivated(preset(kDepth.motivated), gen, on_device());
+  const auto base = standalone(kDepth.base, gen), motivated = standalone(kDepth.motivated, gen);
   SGD base_opt = make_sgd(), motivated_opt = make_sgd();
-  base_opt.add_params(base.parameters());
-  motivated_opt.add_params(motivated.parameters());
-  const NamedTensors base_state = named_optimizer_state(base_opt, base.named_parameters());
+  base_opt.add_params(base->parameters());
+  motivated_opt.add_params(motivated->parameters());
+  const NamedTensors base_state = named_optimizer_state(base_opt, base->named_parameters());
   const NamedTensors motivated_state =
-      named_optimizer_state(motivated_opt, motivated.named_parameters());
+      named_optimizer_state(motivated_opt, motivated->named_parameters());
   const int64_t copied_before = bytes_copied();
   for (auto _ : state) {
-    copy_mapped_tensors(base.named_tensors(), motivated.named_tensors());
+    copy_mapped_tensors(base->named_tensors(), motivated->named_tensors());
     copy_mapped_tensors(base_state, motivated_state);
     wait_for_device();
   }
@@ -154,7 +158,7 @@ void BM_SwitchPaperCopy(benchmark::State& state) {
 // Packing every filter of the width-nested base and scattering a dense filter
 // gradient back: what its step does beyond a standalone model's.
 void BM_FilterPack(benchmark::State& state) {
-  const NestedPair& pair = setup(kWidth).pair;
+  const NestedChain& pair = setup(kWidth).pair;
   std::vector<Tensor> filters;
   for (const Tensor& p : pair.base().parameters())
     if (p.dim() == 4) filters.push_back(p);
@@ -173,10 +177,10 @@ void BM_FilterPack(benchmark::State& state) {
 void register_all() {
   const bool gpu = bench_device() == Device::CUDA;
   for (const Nesting* n : {&kDepth, &kWidth})
-    for (Role role : {Role::Base, Role::Motivated}) {
-      const std::string name = std::string("TrainStep/") + n->label + "/" + role_name(role);
+    for (size_t level : {0, 1}) {
+      const std::string name = std::string("TrainStep/") + n->label + "/" + level_name(level, 2);
       for (const auto& [batch, cpu_iterations] : {std::pair<int64_t, int64_t>{256, 1}, {32, 3}})
-        benchmark::RegisterBenchmark(name.c_str(), BM_TrainStep, *n, role)
+        benchmark::RegisterBenchmark(name.c_str(), BM_TrainStep, *n, level)
             ->ArgName("batch")
             ->Arg(batch)
             ->Iterations(gpu ? 20 : cpu_iterations)

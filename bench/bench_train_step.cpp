@@ -9,7 +9,7 @@
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "models/demo_cnn.h"
-#include "models/resnet.h"
+#include "models/resnet/resnet.h"
 
 using namespace motive;
 
@@ -37,15 +37,15 @@ BENCHMARK(BM_DemoCnnTrainStep)->Arg(64)->Unit(benchmark::kMillisecond);
 static void BM_ResNet18CifarTrainStep(benchmark::State& state) {
   const int64_t batch = state.range(0);
   Generator gen(0);
-  const ResNet model(resnet_preset("resnet18-cifar", {3, 10}), gen);
+  const auto model = build_model(resnet_preset("resnet18-cifar", {3, 10}), gen);
   SGD opt(0.1, 0.9, 0, 5e-4);
-  opt.add_params(model.parameters());
+  opt.add_params(model->parameters());
   const Tensor x = randn({batch, 32, 32, 3}, gen);
   Tensor y = Tensor::empty({batch}, DType::I32);
   for (int64_t i = 0; i < batch; ++i) y.set({i}, static_cast<double>(i % 10));
   const auto step = [&] {
     opt.zero_grad();
-    cross_entropy(model.forward(x, true), y).backward();
+    cross_entropy(model->forward(x, ForwardContext{true}), y).backward();
     opt.step();
   };
   step();  // momentum buffers and gradients exist from here on, as in a long run
@@ -54,7 +54,7 @@ static void BM_ResNet18CifarTrainStep(benchmark::State& state) {
   const double images = static_cast<double>(batch * state.iterations());
   state.counters["images/s"] = benchmark::Counter(images, benchmark::Counter::kIsRate);
   state.counters["GFLOP/s"] = benchmark::Counter(
-      3.0 * static_cast<double>(model.flops_per_image(32, 32)) * images * 1e-9,
+      3.0 * static_cast<double>(model->flops_per_image(32, 32)) * images * 1e-9,
       benchmark::Counter::kIsRate);
   state.counters["peak_MiB"] = static_cast<double>(memory_stats().peak_bytes) / (1 << 20);
 }

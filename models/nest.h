@@ -1,28 +1,33 @@
-// Nesting: the paper's weights map as superset views.
+// Nesting: the paper's weights map as superset views, for a chain of N >= 1
+// models of one family, smallest first (a base and a motivated model is the
+// common case, N = 2; N = 1 is a model trained alone).
 //
-// nest(base, motivated) builds the motivated model owning every parameter,
-// then the base model from the same code with every parameter a prefix view
-// of the motivated parameter of the same name (models/parameter_source.h):
-//   depth: stage s of the base runs the first depths[s] blocks of stage s of
-//          the motivated model (the same tensors);
-//   width: each base conv/BN/linear tensor is the leading [0, c_out) x [0, c_in)
-//          channel block of the motivated one.
+// The largest model is built first and owns every parameter; each smaller one
+// is built by the same family code from a PrefixViews source
+// (models/parameter_source.h): each of its parameters is the leading prefix,
+// in every dim, of the largest model's parameter of the same name. What a
+// prefix means is the family's business (ResNet: the first blocks of each
+// stage and the leading channel block; ViT: the first blocks, embedding
+// dims, heads and MLP units); the family's ModelConfig::check_contains says
+// whether it holds, naming the first mismatch.
 // Gradients and optimizer state follow the views (engine/tensor.h,
-// engine/optim.h): register NestedPair::parameters() in one optimizer; a base
-// step then updates exactly the mapped elements. Switching models is choosing
-// which forward to run (NestedPair::model): nothing is copied.
+// engine/optim.h): register NestedChain's parameters in one optimizer; a step
+// of a smaller model then updates exactly the mapped elements. Switching
+// models is choosing which forward to run (NestedChain::model): nothing is
+// copied.
 //
-// BatchNorm: gamma and beta are parameters, shared like any weight. The
-// running statistics are per model by default (BnStats::Separate: the base has
-// its own buffers of its own size, because a shared layer sees different
-// inputs in the two networks), or prefix views of the motivated ones
-// (BnStats::Shared, which is what copying the buffers at every switch, the
-// paper's way, amounts to). ResNet::recalibrate_batch_norm recomputes either.
+// Running statistics (BatchNorm): gamma and beta are parameters, shared like
+// any weight. The running statistics are per model by default
+// (BnStats::Separate: each smaller model has buffers of its own size, because
+// a shared layer sees different inputs in the different networks), or prefix
+// views of the largest model's (BnStats::Shared, which is what copying the
+// buffers at every switch, the paper's way, amounts to).
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "models/resnet.h"
+#include "models/model.h"
 
 namespace motive {
 
@@ -32,51 +37,46 @@ BnStats parse_bn_stats(const std::string& s);  // throws motive::Error on anythi
 
 struct NestOptions {
   BnStats bn_stats = BnStats::Separate;
-  ResNetOptions model;  // dtype, device and init of the motivated model (the owner)
+  ModelOptions model;  // dtype and device of the largest model (the owner)
 };
 
-// Throws motive::Error, naming both models and the first mismatch, unless
-// `motivated` contains `base`: same block type, stem, number of stages, input
-// channels and classes; every stage depth and every layer width of the base
-// <= the motivated one's; the same shortcut kind (identity or projection) in
-// every base block.
-void check_nestable(const ResNetConfig& base, const ResNetConfig& motivated);
+// The name of level `level` of a chain of `count` models, as metrics,
+// checkpoints and export spell it: "base" (the smallest), "motivated" (the
+// largest, when count >= 2), "level<k>" in between.
+std::string level_name(size_t level, size_t count);
 
-enum class Role { Base, Motivated };
-const char* role_name(Role r);  // "base", "motivated"
-
-class NestedPair {
+class NestedChain {
  public:
-  const ResNet& base() const { return base_; }
-  const ResNet& motivated() const { return motivated_; }
+  // Checks that each config contains the one before it, then builds the
+  // largest model from `gen` and the others as its prefix views.
+  NestedChain(const std::vector<const ModelConfig*>& configs, Generator& gen,
+              const NestOptions& options = {});
+
+  size_t size() const { return models_.size(); }
   // The switch: which model the next step runs. A reference; nothing moves.
-  const ResNet& model(Role r) const { return r == Role::Base ? base_ : motivated_; }
+  const Model& model(size_t level) const { return *models_.at(level); }
+  const Model& base() const { return *models_.front(); }
+  const Model& largest() const { return *models_.back(); }
   BnStats bn_stats() const { return bn_stats_; }
 
-  // The motivated model's parameters, then the base's views: register all of
-  // them in one optimizer (a tensor only steps when it got a gradient).
+  // The largest model's parameters, then each smaller model's views: register
+  // all of them in one optimizer (a tensor only steps when it got a gradient).
   std::vector<Tensor> parameters() const;
 
-  // Everything a checkpoint of the pair needs, each storage once: the
-  // motivated model's tensors as "motivated.<name>", and with separate BN
-  // statistics the base's running buffers as "base.<name>".
+  // Everything a checkpoint of the chain needs, each storage once: the
+  // largest model's tensors as "<its level name>.<name>", and with separate
+  // statistics every smaller model's running buffers as "<level name>.<name>".
   NamedTensors named_tensors() const;
   // Restores what named_tensors() returned (same names and shapes, strictly).
   void load_state(const NamedTensors& state) const;
 
  private:
-  friend NestedPair nest(const ResNetConfig&, const ResNetConfig&, Generator&, const NestOptions&);
-  NestedPair(const ResNetConfig& base, const ResNetConfig& motivated, Generator& gen,
-             const NestOptions& options);
-
   BnStats bn_stats_;
-  ResNet motivated_;  // built first: the base's views point into it
-  ResNet base_;
+  std::vector<std::unique_ptr<Model>> models_;  // smallest first
 };
 
-// Checks containment, then builds the pair (the motivated model's fresh
-// parameters are drawn from `gen`).
-NestedPair nest(const ResNetConfig& base, const ResNetConfig& motivated, Generator& gen,
-                const NestOptions& options = {});
+// The chain of the named models (models/registry.h), each with `shape`.
+NestedChain nest(const std::vector<std::string>& names, const ModelShape& shape, Generator& gen,
+                 const NestOptions& options = {});
 
 }  // namespace motive

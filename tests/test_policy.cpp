@@ -319,3 +319,87 @@ TEST_CASE("bad specs are one clear error naming the spec") {
 
   CHECK_THROWS_AS(MotivationPolicy(PolicySpec{}, -1, 0), Error);
 }
+
+namespace {
+
+// The chain's levels as a string, one digit a step.
+std::string run_chain(ChainPolicy& policy, const std::vector<double>& losses) {
+  std::string levels;
+  for (double loss : losses) {
+    levels += static_cast<char>('0' + policy.next_level());
+    policy.observe(loss);
+  }
+  return levels;
+}
+
+ChainPolicy make_chain(const std::string& triggers, const std::string& durations, size_t levels,
+                       int64_t total_steps = 1000, uint64_t seed = 7) {
+  return ChainPolicy(chain_policy_specs(triggers, durations, levels), levels, total_steps, seed);
+}
+
+}  // namespace
+
+TEST_CASE("a chain of two is the pair's policy, step for step, for every trigger") {
+  const std::vector<double> losses = noisy_losses(300);
+  for (const char* trigger :
+       {"loss-decrease:1", "loss-decrease:2", "random-rate:0.2", "random-count:30", "always",
+        "never"})
+    for (const char* duration : {"steps:1", "steps:3", "while-improving"}) {
+      INFO(trigger, " + ", duration);
+      MotivationPolicy pair = make(trigger, duration, 300);
+      ChainPolicy chain = make_chain(trigger, duration, 2, 300);
+      std::string expected = run(pair, losses);
+      for (char& c : expected) c = c == 'M' ? '1' : '0';
+      CHECK(run_chain(chain, losses) == expected);
+      CHECK(chain.activation_steps() == pair.activation_steps());
+      CHECK(chain.motivated_steps() == pair.motivated_steps());
+    }
+}
+
+TEST_CASE("a chain of three: a level is motivated when the level below it fires") {
+  // loss-decrease:1 + steps:1 for both levels above the base.
+  ChainPolicy chain = make_chain("loss-decrease:1", "steps:1", 3);
+  std::string levels, started;
+  //                                     step: 0    1    2    3    4    5    6    7
+  for (double loss : std::vector<double>{5.0, 4.0, 9.0, 3.0, 8.0, 7.0, 2.0, 1.0}) {
+    levels += static_cast<char>('0' + chain.next_level());
+    chain.observe(loss);
+    started += chain.last_started_activation() ? 'a' : '.';
+  }
+  // 0-1: base steps; 4 < 5 fires level 1's policy. 2: level 1 (its first loss,
+  // 9). 3: base, 3 < 4 fires again. 4: level 1, 8 < 9: level 2's policy fires,
+  // but waits for level 1's. 5-6: base, 7 is not below 3; 2 < 7 fires level 1,
+  // and with level 2's armed, step 7 climbs to level 2.
+  CHECK(levels == "00101002");
+  CHECK(started == "..a.a..a");
+  CHECK(chain.policy(1).activation_steps() == std::vector<int64_t>{2, 4, 7});
+  // Level 2's policy counts only the steps that reached level 1: 2, 4, 7.
+  CHECK(chain.policy(2).step() == 3);
+  CHECK(chain.policy(2).activation_steps() == std::vector<int64_t>{2});
+  CHECK(chain.motivated_steps() == 3);
+  CHECK(chain.activations() == 3);
+}
+
+TEST_CASE("a chain's specs: one for all levels or one per level; its state resumes exactly") {
+  CHECK(chain_policy_specs("loss-decrease:1", "steps:1", 3).size() == 2);
+  const auto specs = chain_policy_specs("loss-decrease:1,loss-decrease:3", "steps:2", 3);
+  CHECK(specs[1].trigger == "loss-decrease:3");
+  CHECK(specs[1].duration == "steps:2");
+  CHECK_THROWS_WITH_AS(chain_policy_specs("loss-decrease:1,always,never", "steps:1", 3),
+                       doctest::Contains("3 specs for 2 levels above the base"), Error);
+  CHECK_THROWS_WITH_AS(chain_policy_specs("always", "steps:1,steps:2", 2),
+                       doctest::Contains("2 specs for 1 level above the base"), Error);
+
+  const std::vector<double> losses = noisy_losses(200);
+  ChainPolicy whole = make_chain("loss-decrease:1,random-rate:0.3", "steps:2", 3, 200);
+  const std::string all = run_chain(whole, losses);
+  CHECK(all.find('2') != std::string::npos);
+  ChainPolicy first = make_chain("loss-decrease:1,random-rate:0.3", "steps:2", 3, 200);
+  const std::string head = run_chain(first, {losses.begin(), losses.begin() + 77});
+  ChainPolicy second = make_chain("loss-decrease:1,random-rate:0.3", "steps:2", 3, 200);
+  second.load_state(first.state());
+  CHECK(head + run_chain(second, {losses.begin() + 77, losses.end()}) == all);
+  std::vector<double> truncated = first.state();
+  truncated.pop_back();
+  CHECK_THROWS_AS(second.load_state(truncated), Error);
+}

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "models/resnet_plan.h"
+#include "models/resnet/plan.h"
 #include "trainer/models_table.h"
 
 using namespace motive;
@@ -80,10 +80,10 @@ TEST_CASE(
 }
 
 TEST_CASE("presets: input channels and classes come from the options") {
-  const ResNetConfig c = resnet_preset("resnet18-cifar", PresetOptions{1, 10});
+  const ResNetConfig c = resnet_preset("resnet18-cifar", ModelShape{1, 10});
   CHECK(c.in_channels == 1);
   CHECK(c.num_classes == 10);
-  CHECK(resnet_preset("resnet20", PresetOptions{1, 0}).num_classes == 10);
+  CHECK(resnet_preset("resnet20", ModelShape{1, 0}).num_classes == 10);
 }
 
 TEST_CASE("presets: bad names are one clear error") {
@@ -175,11 +175,16 @@ TEST_CASE("costs: FLOPs scale with width squared and the input area; too small i
 }
 
 TEST_CASE("trainer models: the table lists each model with its parameters and FLOPs") {
-  const std::string table = models_table({"resnet20", "resnet18-cifar"}, PresetOptions{});
-  CHECK(table.find("| model | blocks | stem | depths | widths | params (M) |") == 0);
-  CHECK(table.find("| resnet20 | basic | cifar | 3/3/3 | 16/32/64 | 0.272 | 0.082 | 4.00 |") !=
+  const std::string table = models_table({"resnet20", "resnet18-cifar", "resnet18"}, ModelShape{});
+  CHECK(table.find("| model | family | structure | params (M) | image | GFLOPs |") == 0);
+  CHECK(table.find("| resnet20 | resnet | basic blocks, cifar stem, depths 3/3/3, widths "
+                   "16/32/64 | 0.272 | 32x32 | 0.082 |") != std::string::npos);
+  CHECK(table.find("| resnet18-cifar | resnet | basic blocks, cifar stem, depths 2/2/2/2, widths "
+                   "64/128/256/512 | 11.682 | 32x32 | 1.112 |") != std::string::npos);
+  CHECK(table.find("| resnet18 | resnet | basic blocks, imagenet stem, depths 2/2/2/2, widths "
+                   "64/128/256/512 | 11.690 | 224x224 | 3.628 |") != std::string::npos);
+  // --image-size: every row at that size.
+  CHECK(models_table({"resnet20"}, ModelShape{3, 0, 224, 224}).find("| 224x224 | 4.000 |") !=
         std::string::npos);
-  CHECK(table.find("| resnet18-cifar | basic | cifar | 2/2/2/2 | 64/128/256/512 |") !=
-        std::string::npos);
-  CHECK_THROWS_AS(models_table({"resnet19"}, PresetOptions{}), Error);
+  CHECK_THROWS_AS(models_table({"resnet19"}, ModelShape{}), Error);
 }

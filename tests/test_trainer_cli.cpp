@@ -138,11 +138,11 @@ TEST_CASE("trainer cli: a diverging loss stops the run, names the step, keeps th
     CHECK(e.err.find("after epoch 1") != std::string::npos);
     // The kept checkpoint is whole and resumable into the same pair.
     const RunConfig config = load_run_config(dir / "run");
-    const NestedPair pair = build_pair(config);
-    const auto optimizer = make_optimizer(config, pair);
-    MotivationPolicy policy(policy_spec(config), 12, config.seed);
+    const NestedChain chain = build_chain(config);
+    const auto optimizer = make_optimizer(config, chain);
+    ChainPolicy policy = make_policy(config, 12);
     const TrainState state =
-        load_checkpoint(checkpoint_path(dir / "run"), pair, *optimizer, policy);
+        load_checkpoint(checkpoint_path(dir / "run"), chain, *optimizer, policy);
     CHECK(state.counters.epochs_done == 1);
     CHECK(state.counters.steps == 4);
     // Every step before the diverging one is in metrics.jsonl.

@@ -32,7 +32,7 @@ TEST_CASE("trainer export + eval: the exported models score what they scored in 
   const nlohmann::json summary = train_new(config, quiet());
 
   {  // the base, through the library
-    export_model(config.out, Role::Base, dir / "base.safetensors", 0);
+    export_model(config.out, "base", dir / "base.safetensors", 0);
     const SafetensorsFile file = load_safetensors(dir / "base.safetensors");
     CHECK(file.metadata.at("arch") == "resnet20x0.25");
     CHECK(file.metadata.at("role") == "base");
@@ -71,7 +71,7 @@ TEST_CASE("trainer eval: a run checkpoint or a wrong architecture is one clear e
   request.limit_test = 10;
   request.checkpoint = config.out + "/checkpoint.safetensors";
   CHECK_THROWS_WITH_AS(eval_model_file(request), doctest::Contains("is a run checkpoint"), Error);
-  export_model(config.out, Role::Base, dir / "base.safetensors", 0);
+  export_model(config.out, "base", dir / "base.safetensors", 0);
   request.checkpoint = dir / "base.safetensors";
   request.arch = "resnet20";
   CHECK_THROWS_WITH_AS(eval_model_file(request), doctest::Contains("is not a resnet20"), Error);

@@ -1,4 +1,4 @@
-// FLOP accounting (DESIGN.md "Cost accounting and metrics"): a step costs
+// FLOP accounting (README "Training": definitions): a step costs
 // 3 x the forward FLOPs per image of the model that ran x the batch's images,
 // charged to that model; the run's totals are the sums.
 #include <doctest/doctest.h>
@@ -14,16 +14,18 @@ using namespace motive;
 using namespace motive::test;
 
 TEST_CASE("trainer flops: a step is 3 x forward FLOPs per image x images, per model") {
-  RunCounters c;
-  c.add_step(Role::Base, 32, 1000);
-  c.add_step(Role::Motivated, 32, 4000);
-  c.add_step(Role::Base, 7, 1000);  // a last partial batch
+  RunCounters c(2);
+  c.add_step(0, 32, 1000);
+  c.add_step(1, 32, 4000);
+  c.add_step(0, 7, 1000);  // a last partial batch
   CHECK(c.steps == 3);
-  CHECK(c.flops_base == 3 * 1000 * (32 + 7));
-  CHECK(c.flops_motivated == 3 * 4000 * 32);
-  CHECK(c.images_base == 39);
-  CHECK(c.images_motivated == 32);
-  CHECK(c.train_flops() == c.flops_base + c.flops_motivated);
+  CHECK(c.level_steps == std::vector<int64_t>{2, 1});
+  CHECK(c.flops[0] == 3 * 1000 * (32 + 7));
+  CHECK(c.flops[1] == 3 * 4000 * 32);
+  CHECK(c.images[0] == 39);
+  CHECK(c.images[1] == 32);
+  CHECK(c.train_flops() == c.flops[0] + c.flops[1]);
+  CHECK(c.train_images() == 71);
 }
 
 TEST_CASE("trainer flops: every step of a run is charged to the model that ran") {
@@ -34,9 +36,9 @@ TEST_CASE("trainer flops: every step of a run is charged to the model that ran")
   const nlohmann::json summary = train_new(config, quiet());
 
   RunConfig resolved = load_run_config(config.out);
-  const NestedPair pair = build_pair(resolved);
+  const NestedChain pair = build_chain(resolved);
   const int64_t forward[2] = {pair.base().flops_per_image(28, 28),
-                              pair.motivated().flops_per_image(28, 28)};
+                              pair.largest().flops_per_image(28, 28)};
   CHECK(forward[0] > 0);
   CHECK(forward[1] > 2 * forward[0]);  // twice the width, four times the FLOPs
 

@@ -2,11 +2,11 @@
 // written at each epoch end (and every --checkpoint-every steps), atomically
 // (engine/serialize.h: tmp + rename, so an interrupted write leaves the
 // previous checkpoint intact).
-//   tensors   "pair.<name>"       the nested pair (models/nest.h named_tensors:
-//                                 weights, both models' BN statistics)
+//   tensors   "models.<name>"     the nested models (models/nest.h named_tensors:
+//                                 weights, every model's running statistics)
 //             "optimizer.<name>"  the optimizer state (momentum / Adam moments, steps)
-//             "policy.state"      the motivation policy's state (float64)
-//   metadata  "format"            "motive-run-checkpoint/1"
+//             "policy.state"      the motivation policies' state (float64)
+//   metadata  "format"            "motive-run-checkpoint/2"
 //             "state"             JSON: the run's counters, the loader position
 //                                 (the data order and augmentation are pure
 //                                 functions of the seed, the epoch and this
@@ -33,24 +33,28 @@ struct TrainState {
   RunCounters counters;
   LoaderPosition next_batch;      // where the training loader continues
   int64_t metrics_bytes = 0;      // metrics.jsonl's length when the checkpoint was written
-  PairAccuracy last_accuracy;     // the last epoch's evaluation
+  ChainAccuracy last_accuracy;    // the last epoch's evaluation
   EpochLosses epoch_losses;       // of the epoch in progress (empty at an epoch end)
-  std::optional<Role> last_role;  // the model of the last step (a switch is a change of it)
+  std::optional<size_t> last_level;  // the model of the last step (a switch is a change of it)
+
+  // Zero counters for a chain of `levels` models.
+  explicit TrainState(size_t levels = 0)
+      : counters(levels), last_accuracy(levels), epoch_losses(levels) {}
 };
 
 std::string checkpoint_path(const std::string& run_dir);
 
-void save_checkpoint(const std::string& path, const RunConfig& config, const NestedPair& pair,
-                     const Optimizer& optimizer, const MotivationPolicy& policy,
+void save_checkpoint(const std::string& path, const RunConfig& config, const NestedChain& chain,
+                     const Optimizer& optimizer, const ChainPolicy& policy,
                      const TrainState& state);
 
-// Restores the pair, the optimizer and the policy (built from the run's
+// Restores the models, the optimizer and the policy (built from the run's
 // config) and returns the rest. Throws motive::Error naming the file and what
 // does not match.
-TrainState load_checkpoint(const std::string& path, const NestedPair& pair, Optimizer& optimizer,
-                           MotivationPolicy& policy);
+TrainState load_checkpoint(const std::string& path, const NestedChain& chain, Optimizer& optimizer,
+                           ChainPolicy& policy);
 
-// Restores only the pair's tensors (export).
-void load_checkpoint_pair(const std::string& path, const NestedPair& pair);
+// Restores only the models' tensors (export).
+void load_checkpoint_models(const std::string& path, const NestedChain& chain);
 
 }  // namespace motive

@@ -12,13 +12,13 @@ double Accuracy::percent() const {
   return total == 0 ? 0.0 : 100.0 * static_cast<double>(correct) / static_cast<double>(total);
 }
 
-Accuracy test_accuracy(const ResNet& model, Loader& test) {
+Accuracy test_accuracy(const Model& model, Loader& test) {
   NoGradGuard no_grad;
   test.seek({0, 0});
   Accuracy acc;
   while (auto batch = test.next()) {
     const Tensor logits =
-        widen_bf16(model.forward(batch->images, false)).to(Device::CPU).contiguous();
+        widen_bf16(model.forward(batch->images, ForwardContext{})).to(Device::CPU).contiguous();
     const Tensor labels = batch->labels.to(Device::CPU).contiguous();
     const float* l = logits.data<float>();
     const int32_t* y = labels.data<int32_t>();
@@ -32,9 +32,9 @@ Accuracy test_accuracy(const ResNet& model, Loader& test) {
   return acc;
 }
 
-void recalibrate(const ResNet& model, int64_t count, Loader& batches) {
+void recalibrate(const Model& model, int64_t count, Loader& batches) {
   batches.seek({0, 0});
-  model.recalibrate_batch_norm(count, [&](int64_t) {
+  model.recalibrate_running_statistics(count, [&](int64_t) {
     auto batch = batches.next();
     if (!batch) batch = batches.next();  // an epoch ended: the next one begins
     return batch->images;
@@ -43,19 +43,14 @@ void recalibrate(const ResNet& model, int64_t count, Loader& batches) {
 
 namespace {
 
-std::optional<double> optional_from(const nlohmann::json& j, const char* key) {
-  if (!j.contains(key) || j.at(key).is_null()) return std::nullopt;
-  return j.at(key).get<double>();
-}
-
-// Copies of every BN running buffer of both models, to put back after a
-// recalibration (with shared statistics the base's are views of the
-// motivated model's, and restoring both restores the same values twice).
+// Copies of every running buffer of every model of the chain, to put back
+// after a recalibration (with shared statistics the smaller models' are views
+// of the largest one's, and restoring both restores the same values twice).
 class SavedStatistics {
  public:
-  explicit SavedStatistics(const NestedPair& pair) {
-    for (const ResNet* m : {&pair.base(), &pair.motivated()})
-      for (const auto& named : m->named_buffers())
+  explicit SavedStatistics(const NestedChain& chain) {
+    for (size_t level = 0; level < chain.size(); ++level)
+      for (const auto& named : chain.model(level).named_buffers())
         saved_.emplace_back(named.second, named.second.clone());
   }
   void restore() const {
@@ -69,33 +64,43 @@ class SavedStatistics {
 
 }  // namespace
 
-void to_json(nlohmann::json& j, const PairAccuracy& a) {
-  j = {{"acc_base", or_null(a.base)},
-       {"acc_motivated", or_null(a.motivated)},
-       {"acc_base_recalibrated", or_null(a.base_recalibrated)},
-       {"acc_motivated_recalibrated", or_null(a.motivated_recalibrated)}};
+nlohmann::json accuracy_json(const ChainAccuracy& a) {
+  nlohmann::json j = nlohmann::json::object();
+  // A model trained alone has no motivated model: its keys are there, null.
+  for (size_t level = 0; level < std::max<size_t>(a.size(), 2); ++level) {
+    const std::string name = level_name(level, std::max<size_t>(a.size(), 2));
+    const LevelAccuracy acc = level < a.size() ? a[level] : LevelAccuracy{};
+    j["acc_" + name] = or_null(acc.plain);
+    j["acc_" + name + "_recalibrated"] = or_null(acc.recalibrated);
+  }
+  return j;
 }
 
-void from_json(const nlohmann::json& j, PairAccuracy& a) {
-  a.base = optional_from(j, "acc_base");
-  a.motivated = optional_from(j, "acc_motivated");
-  a.base_recalibrated = optional_from(j, "acc_base_recalibrated");
-  a.motivated_recalibrated = optional_from(j, "acc_motivated_recalibrated");
+ChainAccuracy accuracy_from_json(const nlohmann::json& j, size_t levels) {
+  ChainAccuracy a(levels);
+  const auto read = [&](const std::string& key) -> std::optional<double> {
+    MOTIVE_CHECK(j.contains(key), "missing key '", key, "'");
+    if (j.at(key).is_null()) return std::nullopt;
+    return j.at(key).get<double>();
+  };
+  for (size_t level = 0; level < levels; ++level) {
+    const std::string name = level_name(level, levels);
+    a[level].plain = read("acc_" + name);
+    a[level].recalibrated = read("acc_" + name + "_recalibrated");
+  }
+  return a;
 }
 
-PairAccuracy evaluate_pair(const NestedPair& pair, bool with_motivated, Loader& test,
-                           Loader* recalibration, int64_t recalibrate_count) {
-  PairAccuracy out;
-  out.base = test_accuracy(pair.base(), test).percent();
-  if (with_motivated) out.motivated = test_accuracy(pair.motivated(), test).percent();
+ChainAccuracy evaluate_chain(const NestedChain& chain, Loader& test, Loader* recalibration,
+                             int64_t recalibrate_count) {
+  ChainAccuracy out(chain.size());
+  for (size_t level = 0; level < chain.size(); ++level)
+    out[level].plain = test_accuracy(chain.model(level), test).percent();
   if (recalibration == nullptr || recalibrate_count <= 0) return out;
-  const SavedStatistics saved(pair);
-  recalibrate(pair.base(), recalibrate_count, *recalibration);
-  out.base_recalibrated = test_accuracy(pair.base(), test).percent();
-  saved.restore();
-  if (with_motivated) {
-    recalibrate(pair.motivated(), recalibrate_count, *recalibration);
-    out.motivated_recalibrated = test_accuracy(pair.motivated(), test).percent();
+  const SavedStatistics saved(chain);
+  for (size_t level = 0; level < chain.size(); ++level) {
+    recalibrate(chain.model(level), recalibrate_count, *recalibration);
+    out[level].recalibrated = test_accuracy(chain.model(level), test).percent();
     saved.restore();
   }
   return out;

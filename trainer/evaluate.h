@@ -1,9 +1,10 @@
-// Test accuracy of the run's models, plain and after BatchNorm recalibration
-// (DESIGN.md "BatchNorm statistics").
+// Test accuracy of a run's models, plain and after recalibrating their running
+// statistics (README "Models and nesting": BatchNorm statistics).
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <vector>
 
 #include "data/loader.h"
 #include "models/nest.h"
@@ -17,27 +18,33 @@ struct Accuracy {
 
 // Top-1 accuracy of `model` over one whole pass of `test` (from its first
 // batch), in eval mode without gradients: BN uses the running statistics.
-Accuracy test_accuracy(const ResNet& model, Loader& test);
+Accuracy test_accuracy(const Model& model, Loader& test);
 
-// Recomputes `model`'s BN running statistics as the cumulative average over
-// the first `count` batches of `batches` (seeked to its start, so every
+// Recomputes `model`'s running statistics as the cumulative average over the
+// first `count` batches of `batches` (seeked to its start, so every
 // recalibration of a run sees the same images; past an epoch's end it goes on
 // into the next epoch).
-void recalibrate(const ResNet& model, int64_t count, Loader& batches);
+void recalibrate(const Model& model, int64_t count, Loader& batches);
 
-// The accuracies an epoch reports, in percent; absent where not measured (no
-// motivated model; no recalibration).
-struct PairAccuracy {
-  std::optional<double> base, motivated, base_recalibrated, motivated_recalibrated;
+// The accuracies an epoch reports for one model of the chain, in percent;
+// absent where not measured (no recalibration).
+struct LevelAccuracy {
+  std::optional<double> plain, recalibrated;
 };
-void to_json(nlohmann::json& j, const PairAccuracy& a);
-void from_json(const nlohmann::json& j, PairAccuracy& a);
+using ChainAccuracy = std::vector<LevelAccuracy>;  // per level, the base first
 
-// Both models' accuracies (the motivated one's only when `with_motivated`).
-// With `recalibration` batches (recalibrate_count > 0) each model is also
-// measured after recalibrating its BN statistics; the pair's statistics are
-// restored afterwards, so evaluation never changes what training continues with.
-PairAccuracy evaluate_pair(const NestedPair& pair, bool with_motivated, Loader& test,
-                           Loader* recalibration, int64_t recalibrate_count);
+// {"acc_<level>": ..., "acc_<level>_recalibrated": ...} for every level
+// (models/nest.h level names), null where absent.
+nlohmann::json accuracy_json(const ChainAccuracy& a);
+// The inverse, for a chain of `levels` models; throws motive::Error naming a
+// missing key.
+ChainAccuracy accuracy_from_json(const nlohmann::json& j, size_t levels);
+
+// Every model's accuracy. With `recalibration` batches (recalibrate_count > 0)
+// each model is also measured after recalibrating its running statistics; the
+// chain's statistics are restored afterwards, so evaluation never changes what
+// training continues with.
+ChainAccuracy evaluate_chain(const NestedChain& chain, Loader& test, Loader* recalibration,
+                             int64_t recalibrate_count);
 
 }  // namespace motive

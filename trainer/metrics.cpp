@@ -1,5 +1,6 @@
 #include "trainer/metrics.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -13,10 +14,22 @@ int64_t step_train_flops(int64_t images, int64_t forward_flops_per_image) {
   return 3 * forward_flops_per_image * images;
 }
 
-void RunCounters::add_step(Role role, int64_t images, int64_t forward_flops_per_image) {
-  const int64_t flops = step_train_flops(images, forward_flops_per_image);
-  (role == Role::Base ? images_base : images_motivated) += images;
-  (role == Role::Base ? flops_base : flops_motivated) += flops;
+int64_t RunCounters::train_flops() const {
+  int64_t total = 0;
+  for (int64_t f : flops) total += f;
+  return total;
+}
+
+int64_t RunCounters::train_images() const {
+  int64_t total = 0;
+  for (int64_t n : images) total += n;
+  return total;
+}
+
+void RunCounters::add_step(size_t level, int64_t step_images, int64_t forward_flops_per_image) {
+  ++level_steps.at(level);
+  images.at(level) += step_images;
+  flops.at(level) += step_train_flops(step_images, forward_flops_per_image);
   ++steps;
 }
 
@@ -45,7 +58,7 @@ nlohmann::json step_json(const StepRecord& r) {
   return {{"type", "step"},
           {"step", r.step},
           {"epoch", r.epoch},
-          {"model", role_name(r.role)},
+          {"model", r.model},
           {"loss", r.loss},
           {"lr", r.lr},
           {"train_flops", r.train_flops},
@@ -61,9 +74,9 @@ std::string standalone_model(const RunConfig& c) {
   return c.trigger == "always" ? c.motivated : "";
 }
 
-std::optional<double> per(const std::optional<double>& acc, double cost) {
-  if (!acc) return std::nullopt;
-  return *acc / cost;
+// Accuracy per unit of cost, null when the accuracy is absent.
+nlohmann::json per(const std::optional<double>& acc, double cost) {
+  return acc ? nlohmann::json(*acc / cost) : nlohmann::json();
 }
 
 }  // namespace
@@ -94,12 +107,12 @@ int64_t reference_train_flops(const RunConfig& config) {
 }
 
 nlohmann::json summary_json(const RunConfig& config, const RunCounters& c,
-                            const MotivationPolicy& policy, const PairAccuracy& accuracy,
+                            const ChainPolicy& policy, const ChainAccuracy& accuracy,
                             std::optional<int64_t> reference_flops) {
   const double pflops = static_cast<double>(c.train_flops()) / 1e15;
-  const int64_t images = c.images_base + c.images_motivated;
-  nlohmann::json s = accuracy;
+  nlohmann::json s = accuracy_json(accuracy);
   s["base"] = config.base;
+  if (!config.middle.empty()) s["middle"] = config.middle;
   s["motivated"] = config.has_motivated() ? nlohmann::json(config.motivated) : nlohmann::json();
   s["policy"] = policy.describe();
   s["epochs"] = c.epochs_done;
@@ -107,26 +120,33 @@ nlohmann::json summary_json(const RunConfig& config, const RunCounters& c,
   s["motivated_steps"] = policy.motivated_steps();
   s["activations"] = policy.activations();
   s["activation_steps"] = policy.activation_steps();
-  s["train_images_base"] = c.images_base;
-  s["train_images_motivated"] = c.images_motivated;
   s["train_flops"] = c.train_flops();
-  s["train_flops_base"] = c.flops_base;
-  s["train_flops_motivated"] = c.flops_motivated;
   s["wall_seconds"] = c.wall_seconds;
   s["train_seconds"] = c.train_seconds;
-  s["images_per_second"] = c.train_seconds > 0 ? static_cast<double>(images) / c.train_seconds : 0;
+  s["images_per_second"] =
+      c.train_seconds > 0 ? static_cast<double>(c.train_images()) / c.train_seconds : 0;
   s["switches"] = c.switches;
   s["switch_bytes_copied"] = c.switch_bytes_copied;
-  s["acc_per_pflop_base"] = or_null(per(accuracy.base, pflops));
-  s["acc_per_pflop_motivated"] = or_null(per(accuracy.motivated, pflops));
+  std::optional<double> f_ratio;
   if (reference_flops) {
-    const double f_ratio =
-        static_cast<double>(c.train_flops()) / static_cast<double>(*reference_flops);
+    f_ratio = static_cast<double>(c.train_flops()) / static_cast<double>(*reference_flops);
     s["reference"] = config.reference;
     s["reference_train_flops"] = *reference_flops;
-    s["f_ratio"] = f_ratio;
-    s["acc_per_f_ratio_base"] = or_null(per(accuracy.base, f_ratio));
-    s["acc_per_f_ratio_motivated"] = or_null(per(accuracy.motivated, f_ratio));
+    s["f_ratio"] = *f_ratio;
+  }
+  // Per model, by level name; a model trained alone reports its absent
+  // motivated model as 0 images and FLOPs and null accuracies.
+  const size_t levels = std::max<size_t>(accuracy.size(), 2);
+  for (size_t level = 0; level < levels; ++level) {
+    const std::string name = level_name(level, levels);
+    const bool present = level < accuracy.size();
+    if (levels > 2) s["steps_" + name] = c.level_steps[level];
+    s["train_images_" + name] = present ? c.images[level] : 0;
+    s["train_flops_" + name] = present ? c.flops[level] : 0;
+    s["acc_per_pflop_" + name] = present ? per(accuracy[level].plain, pflops) : nlohmann::json();
+    if (f_ratio)
+      s["acc_per_f_ratio_" + name] =
+          present ? per(accuracy[level].plain, *f_ratio) : nlohmann::json();
   }
   return s;
 }

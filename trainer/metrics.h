@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "models/nest.h"
 #include "trainer/evaluate.h"
@@ -25,28 +26,29 @@
 namespace motive {
 
 // The running totals of a run; checkpointed, so a resumed run continues them.
+// Per-model counts are indexed by level (models/nest.h: 0 is the base).
 struct RunCounters {
   int64_t steps = 0;        // optimizer steps done
   int64_t epochs_done = 0;  // epochs finished (evaluated and checkpointed)
-  int64_t images_base = 0, images_motivated = 0;
-  int64_t flops_base = 0, flops_motivated = 0;  // training FLOPs per model
+  std::vector<int64_t> level_steps, images, flops;  // per level; flops: training FLOPs
   int64_t switches = 0;             // steps whose model differs from the previous step's
   int64_t switch_bytes_copied = 0;  // bytes the engine copied during those switches
   double train_seconds = 0;         // inside training steps (data waits included)
   double wall_seconds = 0;          // the whole run: training, evaluation, checkpoints
 
-  int64_t train_flops() const { return flops_base + flops_motivated; }
-  // Charges one step of `role` on `images` images.
-  void add_step(Role role, int64_t images, int64_t forward_flops_per_image);
+  explicit RunCounters(size_t levels = 0) : level_steps(levels), images(levels), flops(levels) {}
+  int64_t train_flops() const;
+  int64_t train_images() const;
+  // Charges one step of the model at `level` on `images` images.
+  void add_step(size_t level, int64_t images, int64_t forward_flops_per_image);
 
   template <class Self, class Visit>
   static void fields(Self& c, Visit&& visit) {
     visit("steps", c.steps);
     visit("epochs_done", c.epochs_done);
-    visit("images_base", c.images_base);
-    visit("images_motivated", c.images_motivated);
-    visit("flops_base", c.flops_base);
-    visit("flops_motivated", c.flops_motivated);
+    visit("level_steps", c.level_steps);
+    visit("images", c.images);
+    visit("flops", c.flops);
     visit("switches", c.switches);
     visit("switch_bytes_copied", c.switch_bytes_copied);
     visit("train_seconds", c.train_seconds);
@@ -54,19 +56,21 @@ struct RunCounters {
   }
 };
 
-// Mean training loss of each model over the current epoch, for its epoch
-// record; checkpointed with the counters, so a run resumed in mid-epoch
+// Mean training loss of each level's model over the current epoch, for its
+// epoch record; checkpointed with the counters, so a run resumed in mid-epoch
 // reports the same means.
 struct EpochLosses {
-  double sum[2] = {0, 0};
-  int64_t count[2] = {0, 0};
-  void add(Role r, double loss) {
-    sum[static_cast<int>(r)] += loss;
-    ++count[static_cast<int>(r)];
+  std::vector<double> sum;
+  std::vector<int64_t> count;
+
+  explicit EpochLosses(size_t levels = 0) : sum(levels), count(levels) {}
+  void add(size_t level, double loss) {
+    sum.at(level) += loss;
+    ++count.at(level);
   }
-  nlohmann::json mean(Role r) const {
-    const int i = static_cast<int>(r);
-    return count[i] ? nlohmann::json(sum[i] / static_cast<double>(count[i])) : nlohmann::json();
+  nlohmann::json mean(size_t level) const {
+    return count.at(level) ? nlohmann::json(sum[level] / static_cast<double>(count[level]))
+                           : nlohmann::json();
   }
 };
 
@@ -89,7 +93,7 @@ class MetricsLog {
 
 struct StepRecord {
   int64_t step, epoch;
-  Role role;
+  std::string model;  // the level name of the model that ran (models/nest.h)
   double loss, lr;
   int64_t train_flops;  // cumulative, after this step
   bool activation;      // this step starts an activation
@@ -102,10 +106,11 @@ nlohmann::json step_json(const StepRecord& r);
 // motive::Error saying what does not match.
 int64_t reference_train_flops(const RunConfig& config);
 
-// summary.json (see the definitions above). `reference_flops` adds f_ratio
-// and acc_per_f_ratio_{base,motivated}.
+// summary.json (see the definitions above). Per-model keys are spelled with
+// the level names (acc_base, acc_motivated, train_flops_level1, ...).
+// `reference_flops` adds f_ratio and acc_per_f_ratio_<level>.
 nlohmann::json summary_json(const RunConfig& config, const RunCounters& counters,
-                            const MotivationPolicy& policy, const PairAccuracy& accuracy,
+                            const ChainPolicy& policy, const ChainAccuracy& accuracy,
                             std::optional<int64_t> reference_flops);
 
 }  // namespace motive

@@ -5,6 +5,7 @@
 #include "trainer/commands.h"
 #include "trainer/model_io.h"
 #include "trainer/models_table.h"
+#include "models/registry.h"
 #include "trainer/run_parts.h"
 
 namespace motive {
@@ -45,26 +46,30 @@ Command add_eval_command(CLI::App& app) {
 Command add_export_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "export",
-      "write either model of a run as a standalone safetensors file (train once, "
-      "deploy twice)");
+      "write one model of a run as a standalone safetensors file (train once, deploy twice)");
   cmd->option_defaults()->always_capture_default();
   struct Flags {
-    std::string run, model, out;
+    std::string run, model, out, format = "motive";
     int64_t recalibrate = 0;
   };
   auto f = std::make_shared<Flags>();
   cmd->add_option("--run", f->run, "the run directory (trainer train --out)")->required();
-  cmd->add_option("--model", f->model, "which model")
-      ->required()
-      ->check(CLI::IsMember({"base", "motivated"}));
+  cmd->add_option("--model", f->model,
+                  "which model: base, motivated, or level<k> for the k-th model of a chain")
+      ->required();
   cmd->add_option("--out", f->out, "the file to write (.safetensors)")->required();
+  cmd->add_option("--format", f->format,
+                  "motive (for trainer eval and --init-from) or torch (PyTorch's names and "
+                  "layouts: torchvision's ResNet, timm's VisionTransformer)")
+      ->check(CLI::IsMember({"motive", "torch"}));
   cmd->add_option("--recalibrate", f->recalibrate,
                   "recompute the BN statistics over N training batches first (0: as trained)")
       ->check(CLI::Range(int64_t{0}, int64_t{1'000'000}));
   return {cmd, [f] {
-            export_model(f->run, parse_role(f->model), f->out, f->recalibrate);
-            std::printf("export: the %s model of %s -> %s\n", f->model.c_str(), f->run.c_str(),
-                        f->out.c_str());
+            export_model(f->run, f->model, f->out, f->recalibrate,
+                         parse_export_format(f->format));
+            std::printf("export: the %s model of %s -> %s (%s format)\n", f->model.c_str(),
+                        f->run.c_str(), f->out.c_str(), f->format.c_str());
           }};
 }
 
@@ -72,23 +77,31 @@ Command add_models_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "models", "print model presets with their parameters and forward FLOPs per image");
   struct Flags {
-    std::vector<std::string> names = standard_preset_names();
-    PresetOptions preset;
+    std::vector<std::string> names = preset_names();
+    ModelShape shape;
+    int64_t image_size = 0;
   };
   auto f = std::make_shared<Flags>();
-  for (const char* cifar_stem : {"resnet18-cifar", "resnet34-cifar", "resnet50-cifar"})
-    f->names.push_back(cifar_stem);
   cmd->add_option("names", f->names,
-                  "models to list, e.g. resnet20x0.5 resnet18-cifar (default: the presets)");
-  cmd->add_option("--in-channels", f->preset.in_channels, "input channels")->check(kCount);
-  cmd->add_option("--classes", f->preset.num_classes,
-                  "classes (default: 10 for the CIFAR family, 1000 for the ImageNet one)")
+                  "models to list, e.g. resnet20x0.5 vit-ti-p4 (default: the presets)");
+  cmd->add_option("--in-channels", f->shape.in_channels, "input channels")->check(kCount);
+  cmd->add_option("--classes", f->shape.num_classes,
+                  "classes (default: each family's; ResNet: 10 for the CIFAR family, 1000 for "
+                  "the ImageNet one)")
+      ->check(kCount);
+  cmd->add_option("--image-size", f->image_size,
+                  "square image side the models are built for and FLOPs counted at (default: "
+                  "each preset's native size)")
       ->check(kCount);
   return {cmd, [f] {
-            std::fputs(models_table(f->names, f->preset).c_str(), stdout);
+            ModelShape shape = f->shape;
+            shape.image_height = shape.image_width = f->image_size;
+            std::fputs(models_table(f->names, shape).c_str(), stdout);
             std::puts(
-                "\nFLOPs: multiply-add = 2, convolutions and the classifier (BN, ReLU, additions "
-                "and pooling not counted).");
+                "\nFLOPs: multiply-add = 2. ResNet: convolutions and the classifier (BN, ReLU, "
+                "additions and pooling not counted). ViT: every matrix product (patch "
+                "embedding, attention projections, scores, weighted sums, MLP, head), not "
+                "norms, GELU, softmax or additions.");
           }};
 }
 

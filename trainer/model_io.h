@@ -1,23 +1,31 @@
 // "Train once, deploy twice": either model of a finished (or running) run as a
 // standalone safetensors checkpoint, and the test accuracy of such a file.
-// An exported file holds ResNet::named_tensors() of that model (its own BN
-// statistics; PyTorch's names, OHWI conv weights) and metadata:
-//   format "motive-model/1", arch (preset name), in_channels, num_classes,
-//   data, role (base|motivated), run, recalibrated_batches.
+// An exported file holds, in motive's format, Model::named_tensors() of that
+// model (its own running statistics; OHWI conv weights), or, in PyTorch's,
+// Model::torch_state_dict() (torchvision/timm names and layouts, for
+// load_state_dict(strict=True)); and metadata:
+//   format "motive-model/1" or "torch-state-dict/1", arch (preset name),
+//   family, in_channels, num_classes, image_height, image_width, data,
+//   role (the level name: base, motivated, level<k>), run, recalibrated_batches.
 #pragma once
 #include <cstdint>
 #include <string>
 
-#include "models/nest.h"
 #include "trainer/evaluate.h"
 
 namespace motive {
 
-// Exports `role`'s model from RUN_DIR's checkpoint to `out_path` (on the CPU;
-// the data is needed only to recalibrate the BN statistics over `recalibrate`
-// training batches, as the run's evaluation does). Throws motive::Error.
-void export_model(const std::string& run_dir, Role role, const std::string& out_path,
-                  int64_t recalibrate);
+enum class ExportFormat { Motive, Torch };
+ExportFormat parse_export_format(const std::string& name);  // motive | torch
+
+// Exports the model called `level` (a level name of the run's chain:
+// base, motivated, level<k>) from RUN_DIR's checkpoint to `out_path` (on the
+// CPU; the data is needed only to recalibrate the running statistics over
+// `recalibrate` training batches, as the run's evaluation does). Throws
+// motive::Error.
+void export_model(const std::string& run_dir, const std::string& level,
+                  const std::string& out_path, int64_t recalibrate,
+                  ExportFormat format = ExportFormat::Motive);
 
 struct EvalRequest {
   std::string checkpoint;
@@ -39,7 +47,5 @@ struct EvalResult {
 // classes), loads the file into it (names and shapes must match exactly) and
 // measures its test accuracy as a run's evaluation does.
 EvalResult eval_model_file(const EvalRequest& request);
-
-Role parse_role(const std::string& name);  // base | motivated
 
 }  // namespace motive

@@ -3,16 +3,10 @@
 #include <cstdio>
 #include <sstream>
 
-#include "models/resnet_plan.h"
+#include "models/registry.h"
 
 namespace motive {
 namespace {
-
-std::string join(const std::vector<int64_t>& v) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? "/" : "") + std::to_string(v[i]);
-  return out;
-}
 
 std::string fixed(double value, int decimals) {
   char buf[64];
@@ -22,17 +16,18 @@ std::string fixed(double value, int decimals) {
 
 }  // namespace
 
-std::string models_table(const std::vector<std::string>& names, const PresetOptions& options) {
+std::string models_table(const std::vector<std::string>& names, const ModelShape& shape) {
   std::ostringstream os;
-  os << "| model | blocks | stem | depths | widths | params (M) | GFLOPs 32x32 | GFLOPs 224x224 |\n"
-     << "|---|---|---|---|---|---|---|---|\n";
+  os << "| model | family | structure | params (M) | image | GFLOPs |\n"
+     << "|---|---|---|---|---|---|\n";
   for (const std::string& name : names) {
-    const ResNetConfig cfg = resnet_preset(name, options);
-    os << "| " << name << " | " << block_type_name(cfg.block) << " | " << stem_name(cfg.stem)
-       << " | " << join(cfg.depths) << " | " << join(cfg.widths) << " | "
-       << fixed(static_cast<double>(parameter_count(cfg)) * 1e-6, 3) << " | "
-       << fixed(static_cast<double>(forward_flops(cfg, 32, 32)) * 1e-9, 3) << " | "
-       << fixed(static_cast<double>(forward_flops(cfg, 224, 224)) * 1e-9, 2) << " |\n";
+    const auto cfg = resolve_model(name, shape);
+    const int64_t h = shape.image_height > 0 ? shape.image_height : cfg->image_height();
+    const int64_t w = shape.image_width > 0 ? shape.image_width : cfg->image_width();
+    const double gflops = static_cast<double>(cfg->flops_per_image(h, w)) * 1e-9;
+    os << "| " << name << " | " << cfg->family() << " | " << cfg->describe() << " | "
+       << fixed(static_cast<double>(cfg->parameter_count()) * 1e-6, 3) << " | " << h << "x" << w
+       << " | " << fixed(gflops, gflops < 10 ? 3 : 2) << " |\n";
   }
   return os.str();
 }

@@ -1,16 +1,18 @@
-// The `trainer models` table: each model's parameters and forward FLOPs.
+// The `trainer models` table: each model's structure, parameters and forward FLOPs.
 #pragma once
 #include <string>
 #include <vector>
 
-#include "models/resnet_config.h"
+#include "models/model.h"
 
 namespace motive {
 
-// A Markdown table, one row per model name (resnet_preset grammar): block
-// type, stem, depths, widths, learnable parameters, and analytic forward
-// GFLOPs per image at 32x32 and 224x224 (multiply-add = 2, convs and the
-// classifier; models/resnet_plan.h). Throws motive::Error on a bad name.
-std::string models_table(const std::vector<std::string>& names, const PresetOptions& options);
+// A Markdown table, one row per model name (models/registry.h): family, a
+// one-line structure, learnable parameters, the image size and the analytic
+// forward GFLOPs per image at it (multiply-add = 2; each family says which
+// layers it counts). The image size is `shape`'s, else each preset's native
+// one (ResNet: 32 with the CIFAR stem, 224 with the ImageNet one; ViT: see
+// models/vit/config.h). Throws motive::Error on a bad name.
+std::string models_table(const std::vector<std::string>& names, const ModelShape& shape);
 
 }  // namespace motive

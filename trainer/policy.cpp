@@ -328,4 +328,90 @@ void MotivationPolicy::load_state(const std::vector<double>& state) {
   *impl_ = std::move(n);
 }
 
+ChainPolicy::ChainPolicy(const std::vector<PolicySpec>& specs, size_t levels,
+                         int64_t total_steps, uint64_t seed)
+    : levels_(levels) {
+  MOTIVE_CHECK(levels >= 1 && specs.size() == std::max<size_t>(levels - 1, 1),
+               "motivation policy: ", specs.size(), " policies for a chain of ", levels,
+               " models");
+  for (size_t i = 0; i < specs.size(); ++i)
+    policies_.emplace_back(specs[i], total_steps, seed ^ (static_cast<uint64_t>(i) << 48));
+}
+
+size_t ChainPolicy::next_level() const {
+  size_t level = 0;
+  while (level + 1 < levels_ && policies_[level].next_role() == Role::Motivated) ++level;
+  return level;
+}
+
+void ChainPolicy::observe(double loss) {
+  const size_t level = next_level();
+  const int64_t before = level > 0 ? policy(level).activations() : 0;
+  for (size_t i = 0; i <= level && i < policies_.size(); ++i) policies_[i].observe(loss);
+  last_started_ = level > 0 && policy(level).activations() > before;
+}
+
+std::string ChainPolicy::describe() const {
+  std::string out;
+  for (const MotivationPolicy& p : policies_) {
+    const std::string d = p.describe();
+    if (out.empty() || out.find(d) == std::string::npos) out += (out.empty() ? "" : ", ") + d;
+  }
+  return out;
+}
+
+std::vector<double> ChainPolicy::state() const {
+  std::vector<double> out;
+  for (const MotivationPolicy& p : policies_) {
+    const std::vector<double> s = p.state();
+    out.push_back(static_cast<double>(s.size()));
+    out.insert(out.end(), s.begin(), s.end());
+  }
+  return out;
+}
+
+void ChainPolicy::load_state(const std::vector<double>& state) {
+  size_t pos = 0;
+  for (MotivationPolicy& p : policies_) {
+    MOTIVE_CHECK(pos < state.size(), "motivation policy state: truncated (", state.size(),
+                 " values)");
+    const double n = state[pos++];
+    MOTIVE_CHECK(n == std::floor(n) && n >= 0 && n <= static_cast<double>(state.size() - pos),
+                 "motivation policy state: bad length ", n);
+    const auto begin = state.begin() + static_cast<std::ptrdiff_t>(pos);
+    p.load_state(std::vector<double>(begin, begin + static_cast<std::ptrdiff_t>(n)));
+    pos += static_cast<size_t>(n);
+  }
+  MOTIVE_CHECK(pos == state.size(), "motivation policy state: ", state.size() - pos,
+               " values too many");
+}
+
+namespace {
+
+std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t comma; (comma = list.find(',', start)) != std::string::npos; start = comma + 1)
+    out.push_back(list.substr(start, comma - start));
+  out.push_back(list.substr(start));
+  return out;
+}
+
+}  // namespace
+
+std::vector<PolicySpec> chain_policy_specs(const std::string& triggers,
+                                           const std::string& durations, size_t levels) {
+  const size_t n = std::max<size_t>(levels, 2) - 1;
+  const std::vector<std::string> t = split_list(triggers), d = split_list(durations);
+  for (const auto* list : {&t, &d})
+    MOTIVE_CHECK(list->size() == 1 || list->size() == n, "'",
+                 list == &t ? triggers : durations, "': ", list->size(),
+                 " specs for ", n, " level", n == 1 ? "" : "s",
+                 " above the base (give one for all, or one per level)");
+  std::vector<PolicySpec> specs;
+  for (size_t i = 0; i < n; ++i)
+    specs.push_back({t[t.size() == 1 ? 0 : i], d[d.size() == 1 ? 0 : i]});
+  return specs;
+}
+
 }  // namespace motive

@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "models/nest.h"  // Role
+#include "models/role.h"
 
 namespace motive {
 
@@ -65,5 +65,58 @@ class MotivationPolicy {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The policy of a chain of N models (models/nest.h, smallest first): one
+// MotivationPolicy per level above the base, policy(l) deciding whether level
+// l trains instead of level l-1. A level is motivated when the level below it
+// fires: each step climbs from the base while the policy above the current
+// level says Motivated, so level l trains only when policy(l) fires on the
+// losses of the steps level l-1 trained. After the step, the policies below
+// the chosen level observe its loss as a motivated step, the policy above it
+// (if any) as a base step, and the ones higher up see nothing: policy(l)
+// counts only the steps that reached level l-1. With N = 2 this is the pair's
+// policy exactly; N = 1 (the base alone) keeps one policy that never fires.
+// Random triggers of policy(l) draw from the seed mixed with l (l = 1: the
+// seed itself), so the pair's draws are the single policy's.
+class ChainPolicy {
+ public:
+  // One spec per level above the base (N - 1 of them; one for N = 1).
+  ChainPolicy(const std::vector<PolicySpec>& specs, size_t levels, int64_t total_steps,
+              uint64_t seed);
+
+  size_t next_level() const;
+  void observe(double loss);  // the loss of the step that ran next_level()
+
+  const MotivationPolicy& policy(size_t level) const { return policies_.at(level - 1); }
+  // Of the base's policy, policy(1): steps above the base, activations and
+  // their first steps.
+  int64_t motivated_steps() const { return policies_.front().motivated_steps(); }
+  int64_t activations() const { return policies_.front().activations(); }
+  const std::vector<int64_t>& activation_steps() const {
+    return policies_.front().activation_steps();
+  }
+  // Whether the last observed step started an activation of the policy of its
+  // level (false for a base step). policy(l)'s own activation_steps() count
+  // the steps it saw (l = 1: every step).
+  bool last_started_activation() const { return last_started_; }
+  // The policies' descriptions, comma-separated when they differ.
+  std::string describe() const;
+
+  // Each policy's state, in order, each prefixed by its length.
+  std::vector<double> state() const;
+  void load_state(const std::vector<double>& state);
+
+ private:
+  size_t levels_;
+  std::vector<MotivationPolicy> policies_;
+  bool last_started_ = false;
+};
+
+// The specs of a run's trigger and duration lists ("loss-decrease:1" or
+// "loss-decrease:1,loss-decrease:3"): one per level above the base, a single
+// spec applying to every level. Throws motive::Error when a list has another
+// length.
+std::vector<PolicySpec> chain_policy_specs(const std::string& triggers,
+                                           const std::string& durations, size_t levels);
 
 }  // namespace motive

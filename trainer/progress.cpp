@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <sstream>
 
+#include "models/nest.h"
+
 namespace motive {
 
 std::string format_duration(double seconds) {
@@ -47,7 +49,7 @@ void Progress::step(const StepProgress& p) {
                 "ETA %s",
                 static_cast<long long>(p.epoch + 1), static_cast<long long>(p.epochs),
                 static_cast<long long>(p.steps_done), static_cast<long long>(p.total_steps),
-                p.images_per_second, p.loss, role_name(p.role),
+                p.images_per_second, p.loss, p.model.c_str(),
                 static_cast<long long>(p.activations), format_duration(p.eta_seconds).c_str());
   if (tty_) {
     std::printf("\r%s\033[K", buf);  // \033[K clears what a longer previous line left
@@ -80,8 +82,8 @@ std::string percent(const nlohmann::json& v) {
 std::string run_banner(const RunConfig& config, const std::string& policy, const std::string& data,
                        int64_t steps_per_epoch) {
   std::ostringstream os;
-  os << config.base;
-  if (config.has_motivated()) os << " in " << config.motivated;
+  const std::vector<std::string> chain = config.chain();
+  for (size_t i = 0; i < chain.size(); ++i) os << (i ? " in " : "") << chain[i];
   os << " (" << policy << ") on " << data << "; " << config.epochs << " epochs x "
      << steps_per_epoch << " steps of " << config.batch_size << ", " << config.optimizer << " lr "
      << config.lr << ' ' << config.schedule << ", " << config.device << " -> " << config.out;
@@ -90,13 +92,19 @@ std::string run_banner(const RunConfig& config, const std::string& policy, const
 
 std::string epoch_line(const RunConfig& config, const nlohmann::json& r) {
   std::ostringstream os;
-  os << "epoch " << r.at("epoch").get<int64_t>() + 1 << '/' << config.epochs << ": test accuracy "
-     << config.base << ' ' << percent(r.at("acc_base"));
-  if (config.has_motivated())
-    os << ", " << config.motivated << ' ' << percent(r.at("acc_motivated"));
-  if (config.recalibrate > 0)
-    os << " (BN recalibrated: " << percent(r.at("acc_base_recalibrated")) << ", "
-       << percent(r.at("acc_motivated_recalibrated")) << ')';
+  const std::vector<std::string> chain = config.chain();
+  const auto key = [&](size_t level, const char* suffix) {
+    return "acc_" + level_name(level, chain.size()) + suffix;
+  };
+  os << "epoch " << r.at("epoch").get<int64_t>() + 1 << '/' << config.epochs << ": test accuracy ";
+  for (size_t level = 0; level < chain.size(); ++level)
+    os << (level ? ", " : "") << chain[level] << ' ' << percent(r.at(key(level, "")));
+  if (config.recalibrate > 0) {
+    os << " (BN recalibrated: ";
+    for (size_t level = 0; level < chain.size(); ++level)
+      os << (level ? ", " : "") << percent(r.at(key(level, "_recalibrated")));
+    os << ')';
+  }
   os << "; " << r.at("motivated_steps").get<int64_t>() << " motivated steps of "
      << r.at("steps").get<int64_t>() << ", " << r.at("activations").get<int64_t>()
      << " activations";

@@ -8,7 +8,6 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "models/nest.h"
 #include "trainer/run_config.h"
 
 namespace motive {
@@ -17,7 +16,7 @@ struct StepProgress {
   int64_t epoch = 0, epochs = 0;  // epoch is 0-based, shown 1-based
   int64_t steps_done = 0, total_steps = 0;
   double loss = 0;
-  Role role = Role::Base;
+  std::string model = "base";  // the level name of the model that ran
   int64_t activations = 0;
   double images_per_second = 0;
   double eta_seconds = 0;

@@ -16,6 +16,14 @@ bool RunConfig::bf16_autocast() const {
   return precision == "bf16";
 }
 
+std::vector<std::string> RunConfig::chain() const {
+  std::vector<std::string> out = {base};
+  if (!has_motivated()) return out;
+  out.insert(out.end(), middle.begin(), middle.end());
+  out.push_back(motivated);
+  return out;
+}
+
 nlohmann::json read_json_file(const std::string& path) {
   std::ifstream in(path);
   MOTIVE_CHECK(in, "cannot read '", path, "': ", std::strerror(errno));

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "engine/dtype.h"
 
@@ -19,8 +20,12 @@ struct RunConfig {
   int64_t limit_train = -1;  // first N images of a split (-1: all)
   int64_t limit_test = -1;
   bool augment = true;  // the data set's standard training augmentation
-  // the pair (models/resnet_config.h names) and the policy (trainer/policy.h specs)
+  // the models (models/registry.h names), smallest first: the base, the models
+  // between (a chain of three or more: --models), the motivated model; and the
+  // policy (trainer/policy.h specs: one for every level above the base, or
+  // one for all, comma-separated)
   std::string base = "resnet20x0.5";
+  std::vector<std::string> middle;     // usually none: a pair
   std::string motivated = "resnet20";  // "" = none: standard training of the base
   // K = 1: in a short run (the default's three epochs) the motivated model
   // then trains on about a third of the steps; with K = 3 it gets ~4% of them
@@ -55,6 +60,8 @@ struct RunConfig {
   int64_t in_channels = 0, num_classes = 0, image_height = 0, image_width = 0;
 
   bool has_motivated() const { return !motivated.empty(); }
+  // The nested models, smallest first: base, middle..., motivated (or the base alone).
+  std::vector<std::string> chain() const;
   Device run_device() const { return device == "cuda" ? Device::CUDA : Device::CPU; }
   // True for bf16; throws naming the setting for anything but fp32/bf16.
   bool bf16_autocast() const;
@@ -68,6 +75,7 @@ struct RunConfig {
     visit("limit_test", c.limit_test);
     visit("augment", c.augment);
     visit("base", c.base);
+    visit("middle", c.middle);
     visit("motivated", c.motivated);
     visit("trigger", c.trigger);
     visit("duration", c.duration);

@@ -2,6 +2,7 @@
 
 #include "engine/device.h"
 #include "engine/random.h"
+#include "models/registry.h"
 
 namespace motive {
 
@@ -31,29 +32,26 @@ void record_data_facts(RunConfig& config, const DataSplits& data) {
   config.image_width = transform.out_width(train.fixed_width());
 }
 
-namespace {
-
-ResNetConfig preset(const std::string& name, const RunConfig& config) {
-  return resnet_preset(name, {config.in_channels, config.num_classes});
+ModelShape model_shape(const RunConfig& config) {
+  return {config.in_channels, config.num_classes, config.image_height, config.image_width};
 }
 
-}  // namespace
-
-ResNetConfig base_config(const RunConfig& config) { return preset(config.base, config); }
-
-ResNetConfig motivated_config(const RunConfig& config) {
-  return preset(config.has_motivated() ? config.motivated : config.base, config);
+std::vector<std::unique_ptr<ModelConfig>> chain_configs(const RunConfig& config) {
+  std::vector<std::unique_ptr<ModelConfig>> out;
+  for (const std::string& name : config.chain())
+    out.push_back(resolve_model(name, model_shape(config)));
+  return out;
 }
 
-NestedPair build_pair(const RunConfig& config) {
+NestedChain build_chain(const RunConfig& config) {
   Generator gen(config.seed);
   NestOptions options;
   options.bn_stats = parse_bn_stats(config.bn_stats);
   options.model.device = config.run_device();
-  return nest(base_config(config), motivated_config(config), gen, options);
+  return nest(config.chain(), model_shape(config), gen, options);
 }
 
-std::unique_ptr<Optimizer> make_optimizer(const RunConfig& config, const NestedPair& pair) {
+std::unique_ptr<Optimizer> make_optimizer(const RunConfig& config, const NestedChain& chain) {
   std::unique_ptr<Optimizer> opt;
   if (config.optimizer == "sgd")
     opt = std::make_unique<SGD>(config.lr, config.momentum, 0, config.weight_decay);
@@ -61,7 +59,11 @@ std::unique_ptr<Optimizer> make_optimizer(const RunConfig& config, const NestedP
     opt = std::make_unique<AdamW>(config.lr, config.momentum, 0.999, 1e-8, config.weight_decay);
   else
     fail("unknown optimizer '", config.optimizer, "': expected sgd or adamw");
-  opt->add_params(pair.parameters(), DecayRule::ExcludeNormAndBias);
+  // The largest model first, then each smaller one's views (which share its state).
+  for (size_t i = chain.size(); i-- > 0;) {
+    const Model& model = chain.model(i);
+    for (const auto& [name, p] : model.named_parameters()) opt->add_param(p, model.decays(name));
+  }
   return opt;
 }
 
@@ -87,6 +89,10 @@ std::unique_ptr<Loader> make_test_loader(const RunConfig& config, const DataSpli
   return std::make_unique<Loader>(data.test, data.test_augment, loader_options(config, false));
 }
 
-PolicySpec policy_spec(const RunConfig& config) { return {config.trigger, config.duration}; }
+ChainPolicy make_policy(const RunConfig& config, int64_t total_steps) {
+  const size_t levels = config.chain().size();
+  return ChainPolicy(chain_policy_specs(config.trigger, config.duration, levels), levels,
+                     total_steps, config.seed);
+}
 
 }  // namespace motive

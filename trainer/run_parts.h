@@ -1,11 +1,12 @@
 // What a run is made of, built from its RunConfig: the data and its loaders,
-// the nested pair of models, the optimizer and the policy spec. `train`,
+// the nested models, the optimizer and the policy. `train`,
 // `export` and `eval` build through here, so a resumed run, an exported model
 // and the run that made it agree on every piece.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "data/loader.h"
 #include "data/registry.h"
@@ -28,23 +29,28 @@ DataSplits open_run_data(const RunConfig& config);
 // image size) in `config`; a resumed run checks that the data still agrees.
 void record_data_facts(RunConfig& config, const DataSplits& data);
 
-// The model presets of a run with the data's channels and classes.
-ResNetConfig base_config(const RunConfig& config);
-ResNetConfig motivated_config(const RunConfig& config);  // the base itself when there is none
+// What the run's data decides about its models (recorded in the config).
+ModelShape model_shape(const RunConfig& config);
 
-// The nested pair on the run's device, initialised from the run's seed.
-// Throws motive::Error unless the motivated model contains the base.
-NestedPair build_pair(const RunConfig& config);
+// The configs of the run's models (config.chain(), smallest first) with the
+// data's shape. Throws motive::Error for an unknown name.
+std::vector<std::unique_ptr<ModelConfig>> chain_configs(const RunConfig& config);
 
-// SGD (momentum, weight decay, not on norms and biases) or AdamW over both
-// models' parameters: one optimizer, whose state the two models share.
-std::unique_ptr<Optimizer> make_optimizer(const RunConfig& config, const NestedPair& pair);
+// The nested models on the run's device, initialised from the run's seed.
+// Throws motive::Error unless each model contains the one before it.
+NestedChain build_chain(const RunConfig& config);
+
+// SGD (momentum, weight decay where each model's family applies it: not on
+// norms and biases) or AdamW over every model's parameters: one optimizer,
+// whose state the models share.
+std::unique_ptr<Optimizer> make_optimizer(const RunConfig& config, const NestedChain& chain);
 
 // The training loader (shuffled, augmented, the last partial batch kept) and the
 // test loader (in order, not augmented), on the run's device.
 std::unique_ptr<Loader> make_train_loader(const RunConfig& config, const DataSplits& data);
 std::unique_ptr<Loader> make_test_loader(const RunConfig& config, const DataSplits& data);
 
-PolicySpec policy_spec(const RunConfig& config);
+// The run's motivation policy for its chain of models.
+ChainPolicy make_policy(const RunConfig& config, int64_t total_steps);
 
 }  // namespace motive

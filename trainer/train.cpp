@@ -22,6 +22,10 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
+// The Philox key of the forward passes' draws (dropout, stochastic depth),
+// apart from every other stream of the run's seed.
+constexpr uint64_t kForwardStream = 0x666f72776172642dull;  // "forward-"
+
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
@@ -36,20 +40,26 @@ class Run {
   Run(const RunConfig& config, const TrainOptions& options, bool resuming)
       : data_(open_run_data(config)),
         config_(with_data_facts(config, data_)),
-        pair_(build_pair(config_)),
-        optimizer_(make_optimizer(config_, pair_)),
+        chain_(build_chain(config_)),
+        optimizer_(make_optimizer(config_, chain_)),
         train_(make_train_loader(config_, data_)),
         test_(make_test_loader(config_, data_)),
         total_steps_(config_.epochs * train_->batches_per_epoch()),
         schedule_(make_schedule(config_.schedule, config_.lr, total_steps_)),
-        policy_(policy_spec(config_), total_steps_, config_.seed),
+        policy_(make_policy(config_, total_steps_)),
         options_(options),
         progress_(options.quiet, train_->batches_per_epoch()) {
-    if (config_.recalibrate > 0) recalibration_ = make_train_loader(config_, data_);
+    if (config_.recalibrate > 0) {
+      for (size_t level = 0; level < chain_.size(); ++level)
+        MOTIVE_CHECK(chain_.model(level).config().has_running_statistics(), "--recalibrate: ",
+                     chain_.model(level).name(),
+                     " has no running statistics to recalibrate (no BatchNorm layers)");
+      recalibration_ = make_train_loader(config_, data_);
+    }
     if (!config_.reference.empty()) reference_flops_ = reference_train_flops(config_);
-    for (Role r : {Role::Base, Role::Motivated})
-      forward_flops_[static_cast<int>(r)] =
-          pair_.model(r).flops_per_image(config_.image_height, config_.image_width);
+    for (size_t level = 0; level < chain_.size(); ++level)
+      forward_flops_.push_back(
+          chain_.model(level).flops_per_image(config_.image_height, config_.image_width));
     if (resuming) check_data_unchanged(config);
   }
 
@@ -68,7 +78,7 @@ class Run {
     const std::string& dir = config_.out;
     MOTIVE_CHECK(fs::exists(checkpoint_path(dir)), "'", dir,
                  "' has no checkpoint: that run stopped before writing one, so start it anew");
-    state_ = load_checkpoint(checkpoint_path(dir), pair_, *optimizer_, policy_);
+    state_ = load_checkpoint(checkpoint_path(dir), chain_, *optimizer_, policy_);
     checkpoint_holds_ = position_name(state_);
     train_->seek(state_.next_batch);
     first_step_ = state_.counters.steps;
@@ -118,28 +128,35 @@ class Run {
 
   // The switch: picking the model the step runs. Nothing may be copied; the
   // engine's copy counter proves it.
-  const ResNet& select(Role role) {
+  const Model& select(size_t level) {
     const Device device = config_.run_device();
     const int64_t before = memory_stats(device).bytes_copied;
-    const ResNet& model = pair_.model(role);
+    const Model& model = chain_.model(level);
     const int64_t copied = memory_stats(device).bytes_copied - before;
-    if (state_.last_role && *state_.last_role != role) {
+    if (state_.last_level && *state_.last_level != level) {
       ++state_.counters.switches;
       state_.counters.switch_bytes_copied += copied;
     }
-    state_.last_role = role;
+    state_.last_level = level;
     return model;
   }
+
+  std::string level_name(size_t level) const { return motive::level_name(level, chain_.size()); }
 
   // One optimizer step of `model`; returns the loss. A non-finite loss returns
   // before the optimizer step, leaving weights and optimizer state untouched.
   // Backward is queued before the loss is read: on a GPU the host's wait for
   // that value then overlaps the backward kernels instead of stalling the
   // device between forward and backward.
-  double step(const ResNet& model, const Batch& batch, double lr) {
+  double step(const Model& model, const Batch& batch, double lr, int64_t index) {
     optimizer_->set_lr(lr);
     optimizer_->zero_grad();
-    const Tensor loss = cross_entropy(model.forward(batch.images, true), batch.labels);
+    // Dropout and stochastic depth draw from (seed, step): a resumed run draws
+    // exactly what the uninterrupted one did.
+    Generator gen;
+    gen.set_state(config_.seed ^ kForwardStream, static_cast<uint64_t>(index) << 40);
+    const ForwardContext ctx{true, 0.1, &gen};
+    const Tensor loss = cross_entropy(model.forward(batch.images, ctx), batch.labels);
     loss.backward();
     const double value = loss.item();
     if (!std::isfinite(value)) return value;
@@ -163,9 +180,9 @@ class Run {
            ", and metrics.jsonl every step before";
   }
 
-  [[noreturn]] void diverged(int64_t step_index, int64_t epoch, Role role, double loss) const {
+  [[noreturn]] void diverged(int64_t step_index, int64_t epoch, size_t level, double loss) const {
     fail("training diverged: the loss is ", loss, " at step ", step_index,
-         " (counted from 0, as in metrics.jsonl; epoch ", epoch + 1, ", ", role_name(role),
+         " (counted from 0, as in metrics.jsonl; epoch ", epoch + 1, ", ", level_name(level),
          " model); ", kept_state(), "; try a lower --lr");
   }
 
@@ -175,7 +192,7 @@ class Run {
     state_.counters.wall_seconds = wall_seconds();
     state_.next_batch = train_->position();
     state_.metrics_bytes = metrics_->bytes();
-    save_checkpoint(checkpoint_path(config_.out), config_, pair_, *optimizer_, policy_, state_);
+    save_checkpoint(checkpoint_path(config_.out), config_, chain_, *optimizer_, policy_, state_);
     checkpoint_holds_ = position_name(state_);
     return !options_.after_checkpoint || options_.after_checkpoint(state_.counters);
   }
@@ -193,29 +210,28 @@ class Run {
     };
     while (auto batch = train_->next()) {
       const int64_t index = c.steps;
-      const Role role = policy_.next_role();
+      const size_t level = policy_.next_level();
       const double lr = schedule_->lr_at(index);
       double loss = 0;
       try {
-        loss = step(select(role), *batch, lr);
+        loss = step(select(level), *batch, lr, index);
       } catch (const Error& e) {
         const bool oom = dynamic_cast<const OutOfMemory*>(&e) != nullptr;
-        fail("step ", index, " (epoch ", epoch + 1, ", ", role_name(role), " model): ", e.what(),
+        fail("step ", index, " (epoch ", epoch + 1, ", ", level_name(level), " model): ", e.what(),
              "; ", kept_state(), oom ? "; try a smaller --batch-size" : "",
              oom && config_.memory_limit_mib > 0 ? " or a larger --memory-limit" : "");
       }
-      if (!std::isfinite(loss)) diverged(index, epoch, role, loss);
+      if (!std::isfinite(loss)) diverged(index, epoch, level, loss);
       policy_.observe(loss);
       const int64_t images = batch->images.size(0);
-      c.add_step(role, images, forward_flops_[static_cast<int>(role)]);
-      state_.epoch_losses.add(role, loss);
+      c.add_step(level, images, forward_flops_[level]);
+      state_.epoch_losses.add(level, loss);
       session_images_ += images;
-      const std::vector<int64_t>& starts = policy_.activation_steps();
-      const bool activation =
-          role == Role::Motivated && std::binary_search(starts.begin(), starts.end(), index);
-      metrics_->write(step_json({index, epoch, role, loss, lr, c.train_flops(), activation}));
+      const bool activation = policy_.last_started_activation();
+      metrics_->write(
+          step_json({index, epoch, level_name(level), loss, lr, c.train_flops(), activation}));
       count_time();
-      report(epoch, role, loss, session_train_seconds_);
+      report(epoch, level, loss, session_train_seconds_);
       // The epoch's last step is checkpointed by end_epoch, after evaluation.
       const bool last_of_epoch = batch->index + 1 == train_->batches_per_epoch();
       if (config_.checkpoint_every > 0 && c.steps % config_.checkpoint_every == 0 &&
@@ -227,7 +243,7 @@ class Run {
     return true;
   }
 
-  void report(int64_t epoch, Role role, double loss, double train_seconds) {
+  void report(int64_t epoch, size_t level, double loss, double train_seconds) {
     const int64_t session_steps = state_.counters.steps - first_step_;
     StepProgress p;
     p.epoch = epoch;
@@ -235,7 +251,7 @@ class Run {
     p.steps_done = state_.counters.steps;
     p.total_steps = total_steps_;
     p.loss = loss;
-    p.role = role;
+    p.model = level_name(level);
     p.activations = policy_.activations();
     p.images_per_second = static_cast<double>(session_images_) / std::max(train_seconds, 1e-9);
     p.eta_seconds = train_seconds / static_cast<double>(std::max<int64_t>(session_steps, 1)) *
@@ -245,36 +261,36 @@ class Run {
 
   void end_epoch(int64_t epoch) {
     RunCounters& c = state_.counters;
-    state_.last_accuracy = evaluate_pair(pair_, config_.has_motivated(), *test_,
-                                         recalibration_.get(), config_.recalibrate);
-    nlohmann::json record = state_.last_accuracy;
+    state_.last_accuracy =
+        evaluate_chain(chain_, *test_, recalibration_.get(), config_.recalibrate);
+    nlohmann::json record = accuracy_json(state_.last_accuracy);
     record["type"] = "epoch";
     record["epoch"] = epoch;
     record["steps"] = c.steps;
     record["train_flops"] = c.train_flops();
-    record["train_loss_base"] = state_.epoch_losses.mean(Role::Base);
-    record["train_loss_motivated"] = state_.epoch_losses.mean(Role::Motivated);
+    for (size_t level = 0; level < chain_.size(); ++level)
+      record["train_loss_" + level_name(level)] = state_.epoch_losses.mean(level);
     record["motivated_steps"] = policy_.motivated_steps();
     record["activations"] = policy_.activations();
     metrics_->write(record);
     progress_.line(epoch_line(config_, record));
     c.epochs_done = epoch + 1;
-    state_.epoch_losses = EpochLosses{};
+    state_.epoch_losses = EpochLosses(chain_.size());
   }
 
   DataSplits data_;
   RunConfig config_;
-  NestedPair pair_;
+  NestedChain chain_;
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<Loader> train_, test_, recalibration_;
   int64_t total_steps_;
   std::unique_ptr<LRSchedule> schedule_;
-  MotivationPolicy policy_;
+  ChainPolicy policy_;
   TrainOptions options_;
   Progress progress_;
   std::optional<int64_t> reference_flops_;
-  int64_t forward_flops_[2] = {0, 0};
-  TrainState state_;
+  std::vector<int64_t> forward_flops_;  // per level, at the run's image size
+  TrainState state_{chain_.size()};
   std::string checkpoint_holds_;  // position_name of the checkpoint on disk ("": none yet)
   std::optional<MetricsLog> metrics_;
   // This session (a resumed run starts a new one): for images/s and the ETA.

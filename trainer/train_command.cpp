@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "models/registry.h"
 #include "trainer/commands.h"
 #include "trainer/run_parts.h"
 #include "trainer/train.h"
@@ -20,12 +21,13 @@ constexpr int64_t kCpuLimitTrain = 12000, kCpuLimitTest = 2000;
 struct TrainFlags {
   RunConfig config;
   std::string motivated = "resnet20";  // "none" or the default as documented below
+  std::vector<std::string> models;     // --models: the whole chain
   std::string device = "auto";
   std::string resume;
   bool quiet = false;
   // Options whose presence changes the resolution.
-  CLI::Option *base_opt = nullptr, *motivated_opt = nullptr, *trigger_opt = nullptr,
-              *lr_opt = nullptr, *wd_opt = nullptr;
+  CLI::Option *base_opt = nullptr, *motivated_opt = nullptr, *models_opt = nullptr,
+              *trigger_opt = nullptr, *lr_opt = nullptr, *wd_opt = nullptr, *bn_stats_opt = nullptr;
 };
 
 // runs/YYYYmmdd-HHMMSS: a fresh directory per run unless --out names one.
@@ -47,11 +49,25 @@ std::vector<std::string> given_flags(const CLI::App& cmd) {
 // The settings the flags leave open, decided. See --help for each rule.
 RunConfig resolve(const TrainFlags& f, bool no_flags) {
   RunConfig c = f.config;
-  // With --base alone the user asked for standard training of that base.
-  const bool motivated_given = f.motivated_opt->count() > 0;
-  c.motivated = f.motivated == "none" || (!motivated_given && f.base_opt->count() > 0)
-                    ? std::string()
-                    : f.motivated;
+  if (f.models_opt->count() > 0) {
+    MOTIVE_CHECK(f.base_opt->count() == 0 && f.motivated_opt->count() == 0,
+                 "--models names the whole chain; give it instead of --base and --motivated");
+    MOTIVE_CHECK(f.models.size() >= 2, "--models needs at least two models, smallest first "
+                 "(for one model alone: --base NAME)");
+    c.base = f.models.front();
+    c.middle.assign(f.models.begin() + 1, f.models.end() - 1);
+    c.motivated = f.models.back();
+  } else {
+    // With --base alone the user asked for standard training of that base.
+    const bool motivated_given = f.motivated_opt->count() > 0;
+    c.motivated = f.motivated == "none" || (!motivated_given && f.base_opt->count() > 0)
+                      ? std::string()
+                      : f.motivated;
+  }
+  if (f.bn_stats_opt->count() > 0)
+    for (const std::string& name : c.chain())
+      MOTIVE_CHECK(resolve_model(name, ModelShape{})->has_running_statistics(), "--bn-stats: ",
+                   name, " has no running statistics (no BatchNorm layers)");
   if (!c.has_motivated()) {
     MOTIVE_CHECK(f.trigger_opt->count() == 0 || c.trigger == "never", "--trigger ", c.trigger,
                  " needs a motivated model (--motivated NAME); without one the base trains alone");
@@ -118,11 +134,19 @@ Command add_train_command(CLI::App& app) {
       "--motivated", f->motivated,
       "the motivated model, which must contain the base; none: train the base alone (the "
       "default when --base is given without --motivated)");
+  f->models_opt = cmd->add_option(
+                         "--models", f->models,
+                         "a chain of nested models, smallest first, each containing the one "
+                         "before (resnet20x0.25,resnet20x0.5,resnet20); instead of --base and "
+                         "--motivated")
+                      ->delimiter(',');
   f->trigger_opt = cmd->add_option(
       "--trigger", c.trigger,
       "when the motivated model trains: loss-decrease:K, random-rate:P, random-count:N, "
-      "always (standard training of the motivated model), never (of the base)");
-  cmd->add_option("--duration", c.duration, "how long per activation: steps:M, while-improving");
+      "always (standard training of the motivated model), never (of the base); for a chain, "
+      "one spec per level above the base, comma-separated, or one for all");
+  cmd->add_option("--duration", c.duration,
+                  "how long per activation: steps:M, while-improving (a chain: as --trigger)");
   cmd->add_option("--epochs", c.epochs, "passes over the training set")->check(count);
   cmd->add_option("--batch-size", c.batch_size, "images per step")->check(count);
   f->lr_opt = cmd->add_option("--lr", c.lr,
@@ -140,9 +164,10 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--schedule", c.schedule,
                   "learning-rate schedule: constant, step:N[:gamma], "
                   "cosine[:warmup=N][:min_lr=X], onecycle[:pct_start=X]");
-  cmd->add_option("--bn-stats", c.bn_stats,
-                  "BN running statistics: separate (one set per model) or shared")
-      ->check(CLI::IsMember({"separate", "shared"}));
+  f->bn_stats_opt = cmd->add_option("--bn-stats", c.bn_stats,
+                                    "BN running statistics: separate (one set per model) or "
+                                    "shared")
+                        ->check(CLI::IsMember({"separate", "shared"}));
   cmd->add_option("--recalibrate", c.recalibrate,
                   "also evaluate after recomputing BN statistics over N training batches (0: off)")
       ->check(CLI::Range(int64_t{0}, int64_t{1'000'000}));

@@ -3,7 +3,7 @@
 
 The same train step on the same GPU: torchvision's ResNet with the CIFAR stem
 (conv1 -> 3x3 stride 1 padding 1 without bias, max-pool removed; the projection
-shortcuts and everything else as in motive's models/resnet_plan.h), 10
+shortcuts and everything else as in motive's models/resnet/plan.h), 10
 classes, the same fixed batch (formula below, no data loading), softmax
 cross-entropy, torch.optim.SGD(lr 0.1, momentum 0.9, weight decay 5e-4),
 zero_grad(set_to_none=True), float32 weights.

@@ -1,4 +1,4 @@
-#include "models/resnet_config.h"
+#include "models/resnet/config.h"
 
 #include <algorithm>
 #include <cctype>
@@ -14,7 +14,7 @@ namespace {
 constexpr double kMaxMultiplier = 64;
 constexpr int64_t kMaxCifarDepth = 6 * 1000 + 2;
 constexpr const char* kGrammar =
-    "expected resnet<D> with D = 6n+2, n <= 1000 (CIFAR family: resnet20, resnet32, resnet44, "
+    "resnet<D> with D = 6n+2, n <= 1000 (CIFAR family: resnet20, resnet32, resnet44, "
     "resnet56, resnet110, ...) or resnet18, resnet34, resnet50, optionally followed by x<width "
     "multiplier> "
     "(resnet20x0.5) and -cifar (CIFAR stem: resnet18x0.5-cifar)";
@@ -56,6 +56,8 @@ std::string multiplier_str(double m) {
 
 }  // namespace
 
+const char* resnet_grammar() { return kGrammar; }
+
 const char* block_type_name(BlockType b) { return b == BlockType::Basic ? "basic" : "bottleneck"; }
 const char* stem_name(Stem s) { return s == Stem::Cifar ? "cifar" : "imagenet"; }
 
@@ -86,13 +88,13 @@ ResNetConfig widened(const ResNetConfig& cfg, double multiplier) {
   return out;
 }
 
-ResNetConfig resnet_preset(const std::string& name, const PresetOptions& options) {
+ResNetConfig resnet_preset(const std::string& name, const ModelShape& shape) {
   const std::string prefix = "resnet";
   size_t pos = prefix.size();
   double depth = 0, multiplier = 1;
   MOTIVE_CHECK(name.compare(0, pos, prefix) == 0 && read_number(name, pos, depth, true) &&
                    depth <= kMaxCifarDepth,
-               "unknown model '", name, "': ", kGrammar);
+               "unknown model '", name, "': expected ", kGrammar);
   const bool has_multiplier = pos < name.size() && name[pos] == 'x';
   if (has_multiplier) {
     ++pos;
@@ -100,14 +102,14 @@ ResNetConfig resnet_preset(const std::string& name, const PresetOptions& options
                  "': the width multiplier after 'x' must be a number");
   }
   const std::string rest = name.substr(pos);
-  MOTIVE_CHECK(rest.empty() || rest == "-cifar", "unknown model '", name, "': ", kGrammar);
+  MOTIVE_CHECK(rest.empty() || rest == "-cifar", "unknown model '", name, "': expected ", kGrammar);
 
   const auto d = static_cast<int64_t>(depth);
   ResNetConfig cfg;
   if (d == 18 || d == 34 || d == 50) {
     cfg = imagenet_family(d);
   } else {
-    MOTIVE_CHECK(d >= 8 && (d - 2) % 6 == 0, "unknown model '", name, "': ", kGrammar);
+    MOTIVE_CHECK(d >= 8 && (d - 2) % 6 == 0, "unknown model '", name, "': expected ", kGrammar);
     cfg = cifar_family(d);
   }
   cfg.name = name;  // errors from widened() name the model asked for
@@ -116,8 +118,8 @@ ResNetConfig resnet_preset(const std::string& name, const PresetOptions& options
     cfg.name = name;
   }
   if (!rest.empty()) cfg.stem = Stem::Cifar;
-  cfg.in_channels = options.in_channels;
-  if (options.num_classes > 0) cfg.num_classes = options.num_classes;
+  cfg.in_channels = shape.in_channels;
+  if (shape.num_classes > 0) cfg.num_classes = shape.num_classes;
   cfg.validate();
   return cfg;
 }

@@ -1,4 +1,4 @@
-#include "models/resnet_plan.h"
+#include "models/resnet/plan.h"
 
 #include "engine/error.h"
 

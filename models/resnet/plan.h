@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "models/resnet_config.h"
+#include "models/resnet/config.h"
 
 namespace motive {
 

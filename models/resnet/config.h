@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "models/model.h"
 
 namespace motive {
 
@@ -35,15 +36,19 @@ enum class Stem { Cifar, ImageNet };
 const char* block_type_name(BlockType b);
 const char* stem_name(Stem s);
 
-struct ResNetConfig {
-  std::string name = "resnet";  // for tables and error messages
+// The ModelConfig interface (models/model.h) is implemented in
+// models/resnet/family.cpp; name, in_channels and num_classes live there too.
+struct ResNetConfig final : ModelConfig {
   BlockType block = BlockType::Basic;
   Stem stem = Stem::Cifar;
   int64_t stem_width = 16;
   std::vector<int64_t> depths = {3, 3, 3};     // residual blocks per stage
   std::vector<int64_t> widths = {16, 32, 64};  // inner channel width per stage
-  int64_t in_channels = 3;
-  int64_t num_classes = 10;
+  // Zero gamma in the last BN of each residual block's main path (Goyal et
+  // al. 2017, torchvision's zero_init_residual); a fresh model's init only.
+  bool zero_init_residual = false;
+
+  ResNetConfig() { name = "resnet"; }
 
   // Channels a block of this type outputs per unit of width: 1 or 4.
   int64_t expansion() const { return block == BlockType::Bottleneck ? 4 : 1; }
@@ -51,22 +56,33 @@ struct ResNetConfig {
   int64_t stage_out_channels(size_t s) const { return widths.at(s) * expansion(); }
   // Throws motive::Error naming the first inconsistent field.
   void validate() const;
+
+  // ModelConfig (models/resnet/family.cpp). FLOPs: 2 x the multiply-adds of
+  // every conv and of the classifier (models/resnet/plan.h).
+  std::unique_ptr<ModelConfig> clone() const override;
+  const char* family() const override { return "resnet"; }
+  std::string describe() const override;
+  int64_t image_height() const override;  // 32 with the CIFAR stem, 224 with the ImageNet one
+  int64_t image_width() const override { return image_height(); }
+  int64_t parameter_count() const override;
+  int64_t flops_per_image(int64_t h, int64_t w) const override;
+  bool has_running_statistics() const override { return true; }
+  void check_contains(const ModelConfig& smaller) const override;
+  std::unique_ptr<Model> build(ParameterSource& source) const override;
 };
 
 // Every width (stem and stages) times `multiplier`, rounded half away from
 // zero, at least 1. The name gets the `x<multiplier>` suffix.
 ResNetConfig widened(const ResNetConfig& cfg, double multiplier);
 
-// What a preset leaves to the data: input channels, classes (0: the family's
-// default, 10 for the CIFAR family and 1000 for the ImageNet one).
-struct PresetOptions {
-  int64_t in_channels = 3;
-  int64_t num_classes = 0;
-};
+// Parses a preset name (grammar above) with the data's input channels and
+// classes (0 classes: the family's default, 10 for the CIFAR family and 1000
+// for the ImageNet one; the image size does not change a ResNet). Throws
+// motive::Error on anything else, listing what is accepted.
+ResNetConfig resnet_preset(const std::string& name, const ModelShape& shape = {});
 
-// Parses a preset name (grammar above). Throws motive::Error on anything else,
-// listing what is accepted.
-ResNetConfig resnet_preset(const std::string& name, const PresetOptions& options = {});
+// The names resnet_preset accepts, in one line.
+const char* resnet_grammar();
 
 // The standard presets, for tables: resnet20 ... resnet110, resnet18/34/50.
 std::vector<std::string> standard_preset_names();

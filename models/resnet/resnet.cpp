@@ -1,23 +1,14 @@
-#include "models/resnet.h"
+#include "models/resnet/resnet.h"
 
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "models/torch_layout.h"
 
 namespace motive {
 
-ResNet::ResNet(const ResNetConfig& cfg, Generator& gen, const ResNetOptions& options)
+ResNet::ResNet(const ResNetConfig& cfg, ParameterSource& source)
     : config_(cfg), plan_(plan_resnet(cfg)) {
-  FreshTensors source(gen, options.dtype, options.device);
-  build(source, options.zero_init_residual);
-}
-
-ResNet::ResNet(const ResNetConfig& cfg, ParameterSource& source, bool zero_init_residual)
-    : config_(cfg), plan_(plan_resnet(cfg)) {
-  build(source, zero_init_residual);
-}
-
-void ResNet::build(ParameterSource& source, bool zero_init_residual) {
   stem_ = make_conv_bn(plan_.stem, source, 1.0);
   for (const auto& stage_plan : plan_.stages) {
     std::vector<Block>& stage = stages_.emplace_back();
@@ -25,7 +16,7 @@ void ResNet::build(ParameterSource& source, bool zero_init_residual) {
       Block& b = stage.emplace_back();
       for (size_t i = 0; i < bp.main.size(); ++i) {
         const bool last = i + 1 == bp.main.size();
-        b.main.push_back(make_conv_bn(bp.main[i], source, last && zero_init_residual ? 0.0 : 1.0));
+        b.main.push_back(make_conv_bn(bp.main[i], source, last && cfg.zero_init_residual ? 0.0 : 1.0));
       }
       b.has_shortcut = bp.shortcut.has_value();
       if (b.has_shortcut) b.shortcut = make_conv_bn(*bp.shortcut, source, 1.0);
@@ -52,30 +43,29 @@ ResNet::ConvBn ResNet::make_conv_bn(const ConvBnPlan& p, ParameterSource& source
   return c;
 }
 
-Tensor ResNet::conv_bn(const ConvBn& c, const Tensor& x, bool training, double bn_momentum) const {
+Tensor ResNet::conv_bn(const ConvBn& c, const Tensor& x, const ForwardContext& ctx) const {
   return batch_norm2d(conv2d(x, c.weight, Tensor(), c.conv), c.gamma, c.beta, c.running_mean,
-                      c.running_var, training, bn_momentum);
+                      c.running_var, ctx.training, ctx.norm_momentum);
 }
 
-Tensor ResNet::block_forward(const Block& b, const Tensor& x, bool training,
-                             double bn_momentum) const {
+Tensor ResNet::block_forward(const Block& b, const Tensor& x, const ForwardContext& ctx) const {
   Tensor h = x;
   for (size_t i = 0; i < b.main.size(); ++i) {
-    h = conv_bn(b.main[i], h, training, bn_momentum);
+    h = conv_bn(b.main[i], h, ctx);
     if (i + 1 < b.main.size()) h = relu(h);
   }
-  const Tensor skip = b.has_shortcut ? conv_bn(b.shortcut, x, training, bn_momentum) : x;
+  const Tensor skip = b.has_shortcut ? conv_bn(b.shortcut, x, ctx) : x;
   return relu(h + skip);
 }
 
-Tensor ResNet::forward(const Tensor& x, bool training, double bn_momentum) const {
+Tensor ResNet::forward(const Tensor& x, const ForwardContext& ctx) const {
   MOTIVE_CHECK(x.dim() == 4 && x.size(3) == config_.in_channels, config_.name,
                ": expects NHWC input [N, H, W, ", config_.in_channels, "], got ",
                shape_str(x.shape()));
-  Tensor h = relu(conv_bn(stem_, x, training, bn_momentum));
+  Tensor h = relu(conv_bn(stem_, x, ctx));
   if (plan_.stem_max_pool) h = max_pool2d(h, Pool2dOptions{3, 2, 1});
   for (const auto& stage : stages_)
-    for (const Block& b : stage) h = block_forward(b, h, training, bn_momentum);
+    for (const Block& b : stage) h = block_forward(b, h, ctx);
   return linear(global_avg_pool2d(h), fc_weight_, fc_bias_);
 }
 
@@ -100,12 +90,6 @@ NamedTensors ResNet::named_parameters() const {
   return out;
 }
 
-std::vector<Tensor> ResNet::parameters() const {
-  std::vector<Tensor> out;
-  for (const auto& named : named_parameters()) out.push_back(named.second);
-  return out;
-}
-
 NamedTensors ResNet::named_buffers() const {
   NamedTensors out;
   for_each_conv_bn([&](const ConvBn& c) {
@@ -115,22 +99,58 @@ NamedTensors ResNet::named_buffers() const {
   return out;
 }
 
-NamedTensors ResNet::named_tensors() const {
-  NamedTensors out = named_parameters();
-  for (auto& named : named_buffers()) out.push_back(std::move(named));
+namespace {
+
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// motive's parameter name -> torchvision's: stem.conv -> conv1, stem.bn ->
+// bn1, stages.<s>.blocks.<b>. -> layer<s+1>.<b>., shortcut.conv/bn ->
+// downsample.0/1, head.fc -> fc.
+std::string torchvision_name(std::string name) {
+  const auto replace = [&](const std::string& from, const std::string& to) {
+    const size_t at = name.find(from);
+    if (at != std::string::npos) name.replace(at, from.size(), to);
+  };
+  replace("stem.conv", "conv1");
+  replace("stem.bn", "bn1");
+  replace("shortcut.conv", "downsample.0");
+  replace("shortcut.bn", "downsample.1");
+  replace("head.fc", "fc");
+  if (starts_with(name, "stages.")) {
+    const size_t stage_end = name.find('.', 7);
+    const int stage = std::stoi(name.substr(7, stage_end - 7));
+    const size_t block_start = name.find("blocks.", stage_end) + 7;
+    name = "layer" + std::to_string(stage + 1) + "." + name.substr(block_start);
+  }
+  return name;
+}
+
+}  // namespace
+
+NamedTensors ResNet::torch_state_dict() const {
+  NamedTensors out;
+  for (const auto& [name, t] : named_tensors())
+    out.emplace_back(torchvision_name(name), t.dim() == 4 ? torch_conv_weight(t) : torch_copy(t));
+  for_each_conv_bn([&](const ConvBn& c) {
+    out.emplace_back(torchvision_name(c.bn_name) + ".num_batches_tracked",
+                     torch_num_batches_tracked());
+  });
   return out;
 }
 
-void ResNet::load_state(const NamedTensors& state) const {
-  load_named_tensors(named_tensors(), state, config_.name + ": load_state");
+bool ResNet::decays(const std::string& parameter_name) const {
+  // Conv and classifier weights; not BN gamma and beta, nor the classifier's bias.
+  bool conv_weight = false;
+  for_each_conv_bn([&](const ConvBn& c) {
+    conv_weight = conv_weight || parameter_name == c.conv_name + ".weight";
+  });
+  return conv_weight || parameter_name == "head.fc.weight";
 }
 
-int64_t ResNet::parameter_count() const { return motive::parameter_count(config_); }
-
-int64_t ResNet::flops_per_image(int64_t h, int64_t w) const { return forward_flops(config_, h, w); }
-
-void ResNet::recalibrate_batch_norm(int64_t count,
-                                    const std::function<Tensor(int64_t k)>& batch) const {
+void ResNet::recalibrate_running_statistics(int64_t count,
+                                            const std::function<Tensor(int64_t k)>& batch) const {
   MOTIVE_CHECK(count >= 1, config_.name, ": BN recalibration needs at least one batch, got ",
                count);
   NoGradGuard no_grad;
@@ -141,7 +161,8 @@ void ResNet::recalibrate_batch_norm(int64_t count,
     mean.fill_(0.0);
     var.fill_(1.0);
   });
-  for (int64_t k = 0; k < count; ++k) forward(batch(k), true, 1.0 / static_cast<double>(k + 1));
+  for (int64_t k = 0; k < count; ++k)
+    forward(batch(k), ForwardContext{true, 1.0 / static_cast<double>(k + 1), nullptr});
 }
 
 }  // namespace motive
