@@ -19,6 +19,12 @@ Tensor FreshTensors::parameter(const std::string&, const Shape& shape, const Ini
     case Init::Kind::Uniform:
       uniform_(t, -init.value, init.value, gen_);
       break;
+    case Init::Kind::Normal:
+      normal_(t, 0.0, init.value, gen_);
+      break;
+    case Init::Kind::TruncNormal:
+      trunc_normal_(t, 0.0, init.value, -2.0, 2.0, gen_);
+      break;
   }
   return t.to(device_).requires_grad_();
 }

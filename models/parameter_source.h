@@ -18,13 +18,19 @@ using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 // How a fresh parameter is initialised (ignored by sources that return views).
 struct Init {
-  enum class Kind { KaimingFanOut, Constant, Uniform } kind = Kind::Constant;
-  double value = 0;  // Constant: the value; Uniform: the bound b of U(-b, b)
+  enum class Kind { KaimingFanOut, Constant, Uniform, Normal, TruncNormal } kind = Kind::Constant;
+  // Constant: the value; Uniform: the bound b of U(-b, b); Normal and
+  // TruncNormal: the standard deviation (mean 0).
+  double value = 0;
 
   // He et al. 2015, fan_out mode, ReLU gain: torchvision's ResNet conv init.
   static Init kaiming_fan_out() { return {Kind::KaimingFanOut, 0}; }
   static Init constant(double v) { return {Kind::Constant, v}; }
   static Init uniform(double bound) { return {Kind::Uniform, bound}; }
+  static Init normal(double std) { return {Kind::Normal, std}; }
+  // N(0, std) resampled until inside [-2, 2] (timm's trunc_normal_ defaults:
+  // absolute bounds, so with std 0.02 practically never cut).
+  static Init trunc_normal(double std) { return {Kind::TruncNormal, std}; }
 };
 
 class ParameterSource {

@@ -68,6 +68,22 @@ TEST_CASE("trainer cli: bad input is one line and exit code 2, before anything i
   check_refused("train" + kSmall + out + " --motivated none --trigger always",
                 "needs a motivated model", dir);
   check_refused("train" + kSmall + out + " --reference " + (dir / "absent"), "absent", dir);
+  // Models: families, chains, and capabilities a family lacks.
+  const std::string vit = " --base vit-ti-p7-d1-h1 --motivated vit-ti-p7-d1-h2";
+  check_refused("train" + kSmall + out + vit + " --bn-stats separate",
+                "--bn-stats separate: vit-ti-p7-d1-h2 has no running statistics", dir);
+  check_refused("train" + kSmall + out + vit + " --recalibrate 2",
+                "--recalibrate: vit-ti-p7-d1-h2 has no running statistics", dir);
+  check_refused("train" + kSmall + out + " --base vit-ti-p8", "does not divide the image side 28",
+                dir);
+  check_refused("train" + kSmall + out + " --base resnet8 --motivated vit-ti-p7",
+                "not the same family (resnet vs vit)", dir);
+  const std::string data = " --limit-train 128 --limit-test 32 --device cpu --quiet" + out;
+  check_refused("train" + data + " --models resnet8", "--models needs at least two", dir);
+  check_refused("train" + data + " --models resnet8,resnet14 --base resnet8",
+                "instead of --base and --motivated", dir);
+  check_refused("train" + data + " --models resnet8x0.5,resnet14,resnet8",
+                "resnet8 cannot contain resnet14", dir);
   check_refused("eval --checkpoint " + (dir / "absent.safetensors"), "absent.safetensors", dir);
   check_refused("export --run " + (dir / "absent") + " --model base --out x.safetensors",
                 "config.json", dir);

@@ -1,7 +1,9 @@
-// The end-to-end CPU test of issue 6: resnet20x0.5 trained inside resnet20 on
-// 4,000 Fashion-MNIST training images for one epoch under loss-decrease:3 +
-// steps:1 reaches >= 75% test accuracy for the base, both models train, and
-// the switches between them copy nothing.
+// End-to-end CPU training on Fashion-MNIST subsets, one test per family:
+// each nested pair learns to a stated accuracy, both models train, and the
+// switches between them copy nothing.
+//
+// ResNet: resnet20x0.5 trained inside resnet20 on 4,000 training images for
+// one epoch under loss-decrease:3 + steps:1 reaches >= 75% for the base.
 //
 // One pass over 4,000 images is little for a base of 8/16/32 channels: the
 // recipe is the one that learned fastest in a sweep (AdamW at 4e-3 without
@@ -19,6 +21,26 @@
 using namespace motive;
 using namespace motive::test;
 
+namespace {
+
+nlohmann::json timed_run(const RunConfig& config) {
+  const auto start = std::chrono::steady_clock::now();
+  const nlohmann::json s = train_new(config, quiet());
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cout << "trainer e2e: " << config.base << " in " << config.motivated << ": base "
+            << s.at("acc_base") << "%, motivated " << s.at("acc_motivated") << "%, "
+            << s.at("motivated_steps") << " motivated steps of " << s.at("steps")
+            << ", switches " << s.at("switches") << " copying " << s.at("switch_bytes_copied")
+            << " bytes, " << seconds << " s\n";
+  CHECK(s.at("switch_bytes_copied") == 0);
+  CHECK(s.at("switches").get<int64_t>() > 0);
+  CHECK(s.at("motivated_steps").get<int64_t>() > 0);
+  return s;
+}
+
+}  // namespace
+
 TEST_CASE("trainer e2e: resnet20x0.5 in resnet20, 4,000 Fashion-MNIST images, 1 epoch") {
   TempDir dir;
   RunConfig config;  // the pair is `trainer train`'s default
@@ -35,17 +57,37 @@ TEST_CASE("trainer e2e: resnet20x0.5 in resnet20, 4,000 Fashion-MNIST images, 1 
   config.schedule = "onecycle:pct_start=0.15";
   config.device = "cpu";
   config.out = dir / "run";
-  const auto start = std::chrono::steady_clock::now();
-  const nlohmann::json s = train_new(config, quiet());
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::cout << "trainer e2e: base " << s.at("acc_base") << "%, motivated " << s.at("acc_motivated")
-            << "%, " << s.at("motivated_steps") << " motivated steps of " << s.at("steps")
-            << ", switches " << s.at("switches") << " copying " << s.at("switch_bytes_copied")
-            << " bytes, " << seconds << " s\n";
+  const nlohmann::json s = timed_run(config);
   CHECK(s.at("acc_base").get<double>() >= 75.0);
-  CHECK(s.at("switch_bytes_copied") == 0);
-  CHECK(s.at("switches").get<int64_t>() > 0);
-  CHECK(s.at("motivated_steps").get<int64_t>() > 0);
   CHECK(s.at("steps") == 250);
+}
+
+// ViT: a 2-block, 2-head (64 dims) ViT inside a 3-block, 3-head (96 dims) one,
+// patch 7 (16 patches of 28x28), on 2,000 training images for one epoch of
+// batch 16 (AdamW 2e-3, one-cycle with a short warm-up, no augmentation,
+// loss-decrease:1). ViTs learn slowly from so little data: across seeds 0-2
+// the base reached 44.0 / 44.9 / 43.0% and the motivated model 49.7 / 37.5 /
+// 46.2% on the first 1,000 test images; the thresholds keep 5 points under the
+// lowest.
+TEST_CASE("trainer e2e: a nested ViT pair, 2,000 Fashion-MNIST images, 1 epoch") {
+  TempDir dir;
+  RunConfig config;
+  config.base = "vit-ti-p7-d2-h2-hd32";
+  config.motivated = "vit-ti-p7-d3-h3-hd32";
+  config.trigger = "loss-decrease:1";
+  config.limit_train = 2000;
+  config.limit_test = 1000;
+  config.augment = false;
+  config.epochs = 1;
+  config.batch_size = 16;
+  config.optimizer = "adamw";
+  config.lr = 0.002;
+  config.weight_decay = 0.05;
+  config.schedule = "onecycle:pct_start=0.15";
+  config.device = "cpu";
+  config.out = dir / "run";
+  const nlohmann::json s = timed_run(config);
+  CHECK(s.at("acc_base").get<double>() >= 38.0);
+  CHECK(s.at("acc_motivated").get<double>() >= 32.0);
+  CHECK(s.at("steps") == 125);
 }

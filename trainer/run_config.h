@@ -32,7 +32,9 @@ struct RunConfig {
   // and stays near chance.
   std::string trigger = "loss-decrease:1";
   std::string duration = "steps:1";
-  std::string bn_stats = "separate";  // separate | shared (models/nest.h)
+  // separate | shared (models/nest.h), or none for models without running
+  // statistics; "" until the run resolves it (separate where there are some)
+  std::string bn_stats;
   int64_t recalibrate = 0;            // BN recalibration batches for evaluation (0: off)
   int64_t checkpoint_every = 0;       // also checkpoint every N steps (0: at epoch ends only)
   // optimisation

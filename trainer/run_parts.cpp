@@ -43,10 +43,27 @@ std::vector<std::unique_ptr<ModelConfig>> chain_configs(const RunConfig& config)
   return out;
 }
 
+void resolve_model_options(RunConfig& config) {
+  std::string without;  // a model without running statistics
+  for (const auto& cfg : chain_configs(config))
+    if (!cfg->has_running_statistics()) without = cfg->name;
+  if (without.empty()) {
+    if (config.bn_stats.empty()) config.bn_stats = bn_stats_name(BnStats::Separate);
+    parse_bn_stats(config.bn_stats);  // throws for anything but separate or shared
+    return;
+  }
+  MOTIVE_CHECK(config.bn_stats.empty() || config.bn_stats == "none", "--bn-stats ",
+               config.bn_stats, ": ", without, " has no running statistics (no BatchNorm layers)");
+  MOTIVE_CHECK(config.recalibrate == 0, "--recalibrate: ", without,
+               " has no running statistics to recalibrate (no BatchNorm layers)");
+  config.bn_stats = "none";
+}
+
 NestedChain build_chain(const RunConfig& config) {
   Generator gen(config.seed);
   NestOptions options;
-  options.bn_stats = parse_bn_stats(config.bn_stats);
+  // "none": no model has running statistics, so the mode changes nothing.
+  options.bn_stats = config.bn_stats == "shared" ? BnStats::Shared : BnStats::Separate;
   options.model.device = config.run_device();
   return nest(config.chain(), model_shape(config), gen, options);
 }

@@ -32,6 +32,12 @@ void record_data_facts(RunConfig& config, const DataSplits& data);
 // What the run's data decides about its models (recorded in the config).
 ModelShape model_shape(const RunConfig& config);
 
+// Resolves the settings that depend on what the models are, once the data
+// facts are recorded: bn_stats "" becomes separate, or none for models without
+// running statistics. Throws motive::Error, naming the flag and the model, for
+// --bn-stats or --recalibrate on models without running statistics.
+void resolve_model_options(RunConfig& config);
+
 // The configs of the run's models (config.chain(), smallest first) with the
 // data's shape. Throws motive::Error for an unknown name.
 std::vector<std::unique_ptr<ModelConfig>> chain_configs(const RunConfig& config);

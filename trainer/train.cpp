@@ -32,6 +32,7 @@ double seconds_since(Clock::time_point t) {
 
 RunConfig with_data_facts(RunConfig config, const DataSplits& data) {
   record_data_facts(config, data);
+  resolve_model_options(config);
   return config;
 }
 
@@ -49,13 +50,7 @@ class Run {
         policy_(make_policy(config_, total_steps_)),
         options_(options),
         progress_(options.quiet, train_->batches_per_epoch()) {
-    if (config_.recalibrate > 0) {
-      for (size_t level = 0; level < chain_.size(); ++level)
-        MOTIVE_CHECK(chain_.model(level).config().has_running_statistics(), "--recalibrate: ",
-                     chain_.model(level).name(),
-                     " has no running statistics to recalibrate (no BatchNorm layers)");
-      recalibration_ = make_train_loader(config_, data_);
-    }
+    if (config_.recalibrate > 0) recalibration_ = make_train_loader(config_, data_);
     if (!config_.reference.empty()) reference_flops_ = reference_train_flops(config_);
     for (size_t level = 0; level < chain_.size(); ++level)
       forward_flops_.push_back(

@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "engine/error.h"
-#include "models/registry.h"
 #include "trainer/commands.h"
 #include "trainer/run_parts.h"
 #include "trainer/train.h"
@@ -27,7 +26,7 @@ struct TrainFlags {
   bool quiet = false;
   // Options whose presence changes the resolution.
   CLI::Option *base_opt = nullptr, *motivated_opt = nullptr, *models_opt = nullptr,
-              *trigger_opt = nullptr, *lr_opt = nullptr, *wd_opt = nullptr, *bn_stats_opt = nullptr;
+              *trigger_opt = nullptr, *lr_opt = nullptr, *wd_opt = nullptr;
 };
 
 // runs/YYYYmmdd-HHMMSS: a fresh directory per run unless --out names one.
@@ -64,10 +63,6 @@ RunConfig resolve(const TrainFlags& f, bool no_flags) {
                       ? std::string()
                       : f.motivated;
   }
-  if (f.bn_stats_opt->count() > 0)
-    for (const std::string& name : c.chain())
-      MOTIVE_CHECK(resolve_model(name, ModelShape{})->has_running_statistics(), "--bn-stats: ",
-                   name, " has no running statistics (no BatchNorm layers)");
   if (!c.has_motivated()) {
     MOTIVE_CHECK(f.trigger_opt->count() == 0 || c.trigger == "never", "--trigger ", c.trigger,
                  " needs a motivated model (--motivated NAME); without one the base trains alone");
@@ -164,10 +159,10 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--schedule", c.schedule,
                   "learning-rate schedule: constant, step:N[:gamma], "
                   "cosine[:warmup=N][:min_lr=X], onecycle[:pct_start=X]");
-  f->bn_stats_opt = cmd->add_option("--bn-stats", c.bn_stats,
-                                    "BN running statistics: separate (one set per model) or "
-                                    "shared")
-                        ->check(CLI::IsMember({"separate", "shared"}));
+  cmd->add_option("--bn-stats", c.bn_stats,
+                  "BN running statistics: separate (one set per model; the default for models "
+                  "with BatchNorm) or shared")
+      ->check(CLI::IsMember({"separate", "shared"}));
   cmd->add_option("--recalibrate", c.recalibrate,
                   "also evaluate after recomputing BN statistics over N training batches (0: off)")
       ->check(CLI::Range(int64_t{0}, int64_t{1'000'000}));
