@@ -1,4 +1,4 @@
-// The end-to-end CPU test of issue 6: resnet20x0.5 trained inside resnet20 on
+// The trainer's end-to-end CPU test: resnet20x0.5 trained inside resnet20 on
 // 4,000 Fashion-MNIST training images for one epoch under loss-decrease:3 +
 // steps:1 reaches >= 75% test accuracy for the base, both models train, and
 // the switches between them copy nothing.

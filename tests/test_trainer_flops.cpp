@@ -1,6 +1,7 @@
-// FLOP accounting (DESIGN.md "Cost accounting and metrics"): a step costs
-// 3 x the forward FLOPs per image of the model that ran x the batch's images,
-// charged to that model; the run's totals are the sums.
+// FLOP accounting (the definitions in README.md's "Training" section, and
+// trainer/metrics.h): a step costs 3 x the forward FLOPs per image of the
+// model that ran x the batch's images, charged to that model; the run's
+// totals are the sums.
 #include <doctest/doctest.h>
 
 #include <filesystem>
