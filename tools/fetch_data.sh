@@ -34,7 +34,7 @@ set -euo pipefail
 
 # The published MD5 of every file this script downloads, by file name:
 #  - MNIST: torchvision's MNIST.resources (torchvision/datasets/mnist.py,
-#    torchvision 0.29), for the files of the mirror used here and by it.
+#    torchvision 0.29), whose first mirror is the one used here.
 #  - CIFAR: https://www.cs.toronto.edu/~kriz/cifar.html, the authors' table,
 #    rows "CIFAR-10 binary version" and "CIFAR-100 binary version"
 #    (torchvision downloads the python versions, whose sums differ).
