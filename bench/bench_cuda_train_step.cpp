@@ -1,10 +1,10 @@
-// End-to-end train step on the GPU, the target case: resnet18 with the
-// CIFAR stem (3x3 stem conv, no max-pool), 32x32x3 inputs, batch 256, 10
-// classes, float32. One step = zero_grad, training-mode forward (BN batch
-// statistics), softmax cross-entropy, backward, SGD (lr 0.1, momentum 0.9,
-// weight decay 5e-4 on every parameter: torch.optim.SGD's rule). Steps run
-// back to back as a training loop runs them; the clock stops after the device
-// finished the last one.
+// End-to-end train step on the GPU, the case README.md's "GPU" table compares
+// with PyTorch: resnet18 with the CIFAR stem (3x3 stem conv, no max-pool),
+// 32x32x3 inputs, batch 256, 10 classes, float32. One step = zero_grad,
+// training-mode forward (BN batch statistics), softmax cross-entropy, backward,
+// SGD (lr 0.1, momentum 0.9, weight decay 5e-4 on every parameter:
+// torch.optim.SGD's rule). Steps run back to back as a training loop runs them;
+// the clock stops after the device finished the last one.
 //
 // bench/peers/pytorch_train_step.py runs the same network, batch, data,
 // optimizer and precision in PyTorch eager on the same GPU; tools/gpu-check.sh

@@ -1,6 +1,6 @@
 // Loader throughput in images/s, one next() batch per iteration, prefetch 4,
-// on 2 worker threads (the "2 cores") and, where the machine has
-// more, on one worker per hardware thread:
+// on 2 worker threads (as on the project's 2-core CPU machine) and, where the
+// machine has more, on one worker per hardware thread:
 //  - 32x32x3 in memory (CIFAR-shaped, 10,000 random images), batch 256:
 //    pad-4 random crop + flip + per-channel normalise. Goal: >= 100,000/s on
 //    2 cores, so that the 16-core GPU machine's loader is never the bottleneck.

@@ -31,6 +31,16 @@ const char* idx_type_name(uint8_t type) {
   }
 }
 
+// The dimension sizes for a message: a corrupt header may declare up to 255,
+// and a message is one short line, so only the first few are spelled out.
+std::string dims_str(const std::vector<int64_t>& dims) {
+  constexpr size_t kShown = 4;
+  if (dims.size() <= kShown) return shape_str(dims);
+  std::string head = shape_str({dims.begin(), dims.begin() + kShown});
+  head.pop_back();  // the ']'
+  return head + ",...] (" + std::to_string(dims.size()) + " dimensions)";
+}
+
 uint32_t read_be32(const uint8_t* p) {
   return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
 }
@@ -94,17 +104,17 @@ IdxArray parse_idx(std::vector<uint8_t> bytes, const std::string& name) {
   int64_t numel = 1;
   for (int64_t d : out.dims) {
     if (d != 0 && numel > kMaxIdxElements / d)
-      fail(where, "dimensions ", shape_str(out.dims), " describe more than 2^40 elements; ",
+      fail(where, "dimensions ", dims_str(out.dims), " describe more than 2^40 elements; ",
            "the header is corrupt");
     numel *= d;
   }
   const size_t total = header + static_cast<size_t>(numel);
   if (size < total)
-    fail(where, "truncated: dimensions ", shape_str(out.dims), " need ", total,
+    fail(where, "truncated: dimensions ", dims_str(out.dims), " need ", total,
          " bytes, but the data ends at byte offset ", size);
   if (size > total)
     fail(where, size - total, " unexpected bytes after the data, which should end at byte offset ",
-         total, " (dimensions ", shape_str(out.dims), ")");
+         total, " (dimensions ", dims_str(out.dims), ")");
 
   bytes.erase(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(header));
   out.data = std::move(bytes);
@@ -123,10 +133,10 @@ ImageDataset load_idx_dataset(const std::string& images_path, const std::string&
   const IdxArray labels = read_idx(labels_path);
   if (images.dims.size() != 3 || images.dims[1] == 0 || images.dims[2] == 0)
     fail("IDX file '", images_path, "': images need dimensions [count, height, width] with ",
-         "height, width >= 1, got ", shape_str(images.dims));
+         "height, width >= 1, got ", dims_str(images.dims));
   if (labels.dims.size() != 1)
     fail("IDX file '", labels_path, "': labels need dimensions [count], got ",
-         shape_str(labels.dims));
+         dims_str(labels.dims));
   if (images.dims[0] != labels.dims[0])
     fail("image/label count mismatch: '", images_path, "' holds ", images.dims[0],
          " images but '", labels_path, "' holds ", labels.dims[0], " labels");

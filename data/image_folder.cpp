@@ -18,8 +18,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// What a user can do about a bad image. Skipping is a library option only
+// (ImageFolderOptions::skip_bad, reached through DataSpec::skip_bad): the
+// trainer has no flag for it, so the hint must not promise one.
 constexpr const char* kSkipHint =
-    "; fix or remove it, or rerun with bad images skipped (--skip-bad)";
+    "; fix or remove it (a program opening the folder through motive's data library can skip "
+    "and count bad images instead: DataSpec::skip_bad)";
 
 bool hidden(const fs::path& p) { return p.filename().string().rfind('.', 0) == 0; }
 
@@ -48,15 +52,31 @@ std::string stb_reason() {
   return reason ? reason : "unknown error";
 }
 
+using Pixels = std::unique_ptr<stbi_uc, void (*)(void*)>;
+
+// Why the image at `path` must not be decoded ("" when it may): an unreadable
+// header, or more pixels than kMaxImagePixels. Reads the header only.
+std::string header_problem(const std::string& path, int& w, int& h) {
+  int c = 0;
+  if (!stbi_info(path.c_str(), &w, &h, &c)) return stb_reason();
+  if (int64_t(w) * h > kMaxImagePixels)
+    return "its header declares " + std::to_string(w) + "x" + std::to_string(h) + " pixels, " +
+           "above the limit of " + std::to_string(kMaxImagePixels) + " (2^26, kMaxImagePixels)";
+  return "";
+}
+
+// The decoded RGB pixels, or null (stbi_failure_reason() says why).
+Pixels decode_rgb(const std::string& path, int& w, int& h) {
+  int c = 0;
+  return Pixels(stbi_load(path.c_str(), &w, &h, &c, 3), stbi_image_free);
+}
+
 // "" when the image is readable: its header only, or the whole image when `full`.
 std::string check_image(const std::string& path, bool full) {
-  int w = 0, h = 0, c = 0;
-  if (full) {
-    std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load(path.c_str(), &w, &h, &c, 3),
-                                                     stbi_image_free);
-    return pixels ? "" : stb_reason();
-  }
-  return stbi_info(path.c_str(), &w, &h, &c) ? "" : stb_reason();
+  int w = 0, h = 0;
+  std::string problem = header_problem(path, w, h);
+  if (problem.empty() && full && !decode_rgb(path, w, h)) problem = stb_reason();
+  return problem;
 }
 
 std::string trim(const std::string& s) {
@@ -112,13 +132,18 @@ ImageFolderDataset::ImageFolderDataset(std::vector<std::string> classes, std::ve
 
 ImageView ImageFolderDataset::image(int64_t i, std::vector<uint8_t>& scratch) const {
   const std::string& file = path(i);
-  int w = 0, h = 0, c = 0;
-  std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load(file.c_str(), &w, &h, &c, 3),
-                                                   stbi_image_free);
-  if (!pixels)
-    fail("image '", file, "' (item ", i, ") cannot be decoded: ", stb_reason(),
-         "; fix or remove it (opening with the full check and bad images skipped leaves such "
-         "images out)");
+  int w = 0, h = 0;
+  // The header again: the file may have changed since the folder was opened.
+  std::string problem = header_problem(file, w, h);
+  Pixels pixels(nullptr, stbi_image_free);
+  if (problem.empty()) {
+    pixels = decode_rgb(file, w, h);
+    if (!pixels) problem = stb_reason();
+  }
+  if (!problem.empty())
+    fail("image '", file, "' (item ", i, ") cannot be decoded: ", problem,
+         "; fix or remove it (a program using motive's data library can leave such images out "
+         "at open: DataSpec::full_check with DataSpec::skip_bad)");
   scratch.assign(pixels.get(), pixels.get() + static_cast<size_t>(w) * h * 3);
   return {scratch.data(), h, w, 3};
 }

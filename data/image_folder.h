@@ -9,6 +9,10 @@
 // class list, so a validation tree is labelled like its training tree). Files
 // with other extensions and names starting with '.' are ignored.
 //
+// An image whose header declares more than kMaxImagePixels pixels is refused
+// before it is decoded (at open, and again when it is read), as a bad image:
+// a few kilobytes of PNG can declare 12000x12000 pixels and cost gigabytes.
+//
 // Items are ordered round-robin over the classes (every class's first image,
 // then every class's second, ...), each class's images sorted by name, so the
 // `limit` prefix used for quick runs holds every class.
@@ -22,6 +26,11 @@
 
 namespace motive {
 
+// 2^26 pixels (8192x8192, 192 MiB decoded as RGB): far above any photo data
+// set (ImageNet's largest images are a few thousand pixels a side), far below
+// what hurts a training machine.
+inline constexpr int64_t kMaxImagePixels = int64_t(1) << 26;
+
 struct ImageFolderOptions {
   // Class names in label order; empty: the sorted sub-directories of the root.
   std::vector<std::string> classes;
@@ -29,8 +38,9 @@ struct ImageFolderOptions {
   // line, "<class>/<file>"; blank lines and lines starting with '#' are
   // ignored). Empty: every image under the class folders.
   std::string list_file;
-  // Skip and count undecodable images and empty classes instead of failing
-  // (an empty class keeps its label, so labels do not shift).
+  // Skip and count undecodable (or too large) images and empty classes instead
+  // of failing (an empty class keeps its label, so labels do not shift).
+  // `trainer train` has no flag for it; DataSpec::skip_bad sets it.
   bool skip_bad = false;
   // At open, decode every image completely instead of reading its header only:
   // catches corrupt image data up front, at the cost of one decode per image.

@@ -8,9 +8,6 @@
 #include "data/draws.h"
 #include "data/parallel.h"
 #include "engine/device.h"
-#include "engine/dispatch.h"
-#include "kernels/cuda/host.h"
-#include "kernels/cuda/runtime.h"
 
 namespace motive {
 
@@ -26,32 +23,28 @@ constexpr int64_t kChunksPerWorker = 4;
 struct DeviceBuffers {
   void* pinned = nullptr;
   Tensor staging;
-  cuda::EventHandle copied = nullptr;    // host-to-device copy done: pinned reusable
-  cuda::EventHandle consumed = nullptr;  // compute stream done reading staging
+  DeviceEvent copied = nullptr;    // host-to-device copy done: pinned reusable
+  DeviceEvent consumed = nullptr;  // compute stream done reading staging
 
-  void allocate([[maybe_unused]] size_t nbytes) {
-    MOTIVE_CUDA_ONLY({
-      pinned = cuda::pinned_alloc(nbytes);
-      copied = cuda::event_create();
-      consumed = cuda::event_create();
-      staging = Tensor::empty({static_cast<int64_t>(nbytes / 4)}, DType::F32, Device::CUDA);
-      // staging comes from the compute stream's pool: the copy stream's first
-      // write into it must wait for that allocation.
-      cuda::record_on_compute_stream(consumed);
-    });
+  void allocate(size_t nbytes) {
+    pinned = pinned_host_alloc(nbytes);
+    copied = device_event_create();
+    consumed = device_event_create();
+    staging = Tensor::empty({static_cast<int64_t>(nbytes / 4)}, DType::F32, Device::CUDA);
+    // staging comes from the compute stream's pool: the copy stream's first
+    // write into it must wait for that allocation.
+    record_on_compute_stream(consumed);
   }
   ~DeviceBuffers() {
-    if (!pinned) return;  // never allocated (CPU target, or a CPU-only build)
-    MOTIVE_CUDA_ONLY({
-      try {
-        cuda::event_synchronize(copied);  // no copy may still read the pinned buffer
-      } catch (const Error&) {
-        // The context is gone (process teardown): nothing is in flight then.
-      }
-      cuda::pinned_free(pinned);
-      cuda::event_destroy(copied);
-      cuda::event_destroy(consumed);
-    });
+    if (!pinned) return;  // never allocated (CPU target)
+    try {
+      device_event_synchronize(copied);  // no copy may still read the pinned buffer
+    } catch (const Error&) {
+      // The context is gone (process teardown): nothing is in flight then.
+    }
+    pinned_host_free(pinned);
+    device_event_destroy(copied);
+    device_event_destroy(consumed);
   }
 };
 
@@ -195,7 +188,7 @@ void Loader::prepare(Slot& s, int64_t seq) {
       s.labels = s.cpu_labels.data<int32_t>();
     } else {
       // The pinned buffer may still feed the copy of this slot's last batch.
-      MOTIVE_CUDA_ONLY(cuda::event_synchronize(s.device.copied));
+      device_event_synchronize(s.device.copied);
       s.images = static_cast<float*>(s.device.pinned);
       s.labels =
           reinterpret_cast<int32_t*>(s.images + options_.batch_size * height_ * width_ * channels_);
@@ -268,9 +261,9 @@ void Loader::work() {
       // earlier batches; it first waits until the compute stream has read the
       // staging buffer's previous batch.
       try {
-        MOTIVE_CUDA_ONLY(cuda::copy_to_device_on_copy_stream(
-            s.device.staging.raw_data(), s.device.pinned, s.device.staging.storage()->nbytes(),
-            s.device.consumed, s.device.copied));
+        copy_to_device_on_copy_stream(s.device.staging.raw_data(), s.device.pinned,
+                                      s.device.staging.storage()->nbytes(), s.device.consumed,
+                                      s.device.copied);
       } catch (...) {
         s.error = std::current_exception();
       }
@@ -287,22 +280,20 @@ Batch Loader::take(Slot& s) {
     batch.labels = std::move(s.cpu_labels);
     return batch;
   }
-  MOTIVE_CUDA_ONLY({
-    batch.images = Tensor::empty({s.count, height_, width_, channels_}, DType::F32, Device::CUDA);
-    batch.labels = Tensor::empty({s.count}, DType::I32, Device::CUDA);
-    const char* staged = static_cast<const char*>(s.device.staging.raw_data());
-    const size_t image_bytes = static_cast<size_t>(batch.images.numel()) * 4;
-    const size_t labels_at =
-        static_cast<size_t>(options_.batch_size * height_ * width_ * channels_) * 4;
-    // The compute stream waits for the copy without blocking this thread, then
-    // moves the batch out of the staging buffer (device bandwidth: ~1% of the
-    // copy's time), so the slot can take the next batch while this one is used.
-    cuda::compute_stream_wait(s.device.copied);
-    cuda::copy_device_to_device(batch.images.raw_data(), staged, image_bytes);
-    cuda::copy_device_to_device(batch.labels.raw_data(), staged + labels_at,
-                                static_cast<size_t>(s.count) * 4);
-    cuda::record_on_compute_stream(s.device.consumed);
-  });
+  batch.images = Tensor::empty({s.count, height_, width_, channels_}, DType::F32, Device::CUDA);
+  batch.labels = Tensor::empty({s.count}, DType::I32, Device::CUDA);
+  const char* staged = static_cast<const char*>(s.device.staging.raw_data());
+  const size_t image_bytes = static_cast<size_t>(batch.images.numel()) * 4;
+  const size_t labels_at =
+      static_cast<size_t>(options_.batch_size * height_ * width_ * channels_) * 4;
+  // The compute stream waits for the copy without blocking this thread, then
+  // moves the batch out of the staging buffer (device bandwidth: ~1% of the
+  // copy's time), so the slot can take the next batch while this one is used.
+  compute_stream_wait(s.device.copied);
+  copy_device_to_device(batch.images.raw_data(), staged, image_bytes);
+  copy_device_to_device(batch.labels.raw_data(), staged + labels_at,
+                        static_cast<size_t>(s.count) * 4);
+  record_on_compute_stream(s.device.consumed);
   return batch;
 }
 

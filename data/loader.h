@@ -12,7 +12,7 @@
 //   next batch with identical content.
 // - CPU target: workers write straight into the tensors next() hands out.
 //   CUDA target: workers write into pinned host buffers; a finished batch is
-//   copied to the device at once on the copy stream (kernels/cuda/host.h),
+//   copied to the device at once on the copy stream (engine/device.h),
 //   overlapping the compute stream's work; next() makes the compute stream
 //   wait for that copy (no host stall) and hands out device tensors.
 //

@@ -75,6 +75,23 @@ std::string path_hash(const std::string& s) {
   return os.str();
 }
 
+// An empty split would fail later, in the loader or the normalisation
+// statistics, with a message that does not say why: name the split and the
+// limit (the trainer's --limit-train / --limit-test) or the source.
+void check_not_empty(const DataSpec& spec, const DataSplits& out) {
+  for (const bool train : {true, false}) {
+    const Dataset* split = (train ? out.train : out.test).get();
+    if (split && split->size() > 0) continue;
+    const char* name = train ? "train" : "test";
+    const int64_t limit = train ? spec.limit_train : spec.limit_test;
+    if (limit == 0)
+      fail("data set '", spec.name, "': the ", name, " split is empty (limit_", name,
+           " = 0; a limit keeps the first N >= 1 images, -1 keeps all)");
+    fail("data set '", spec.name, "': the ", name, " split holds no images (", out.description,
+         ")");
+  }
+}
+
 void open_idx(DataSplits& out, const DataSpec& spec, const std::string& root, bool fashion) {
   const std::vector<std::string> dirs =
       fashion && spec.root.empty()
@@ -159,6 +176,7 @@ void open_folder(DataSplits& out, const DataSpec& spec, const std::string& root,
       spec.name + " from " + dir + " (decoded per image, " + std::to_string(spec.image_size) + "x" +
       std::to_string(spec.image_size) +
       (skipped ? ", " + std::to_string(skipped) + " bad images/classes skipped" : "") + ")";
+  check_not_empty(spec, out);  // before the statistics read the train split
 
   std::error_code ec;
   const std::string cache_dir = spec.cache_dir.empty() ? default_cache_dir() : spec.cache_dir;
@@ -208,6 +226,7 @@ DataSplits open_data(const DataSpec& spec) {
     for (const std::string& n : data_set_names()) known += (known.empty() ? "" : ", ") + n;
     fail("unknown data set '", spec.name, "': known are ", known);
   }
+  check_not_empty(spec, out);
   if (!spec.augment) out.train_augment = out.test_augment;
 
   const Dataset& tr = *out.train;

@@ -11,11 +11,17 @@
 // (raw pointers, shapes, strides) and one name, in kernels/cpu/<op>.h and
 // kernels/cuda/<op>.h. In a build without CUDA the CUDA branch is an error
 // (unreachable in practice: CUDA tensors cannot be created there).
+// MOTIVE_KERNEL_TF32 is the same for the kernels that may run float32 on TF32
+// tensor cores (GEMM, convolution): their CUDA twin takes the process's switch
+// (allow_tf32(), engine/device.h) as one more, last argument, so kernels/ never
+// reads engine state; the CPU kernel has no such mode.
 #pragma once
 #include <utility>
 
+#include "engine/device.h"
 #include "engine/dtype.h"
 #include "engine/error.h"
+#include "kernels/bf16.h"
 
 namespace motive {
 
@@ -49,12 +55,19 @@ decltype(auto) dispatch_float_bf16(DType dtype, const char* op, F&& f) {
     if ((device) == ::motive::Device::CUDA) ::motive::cuda::kernel(__VA_ARGS__); \
     else ::motive::cpu::kernel(__VA_ARGS__);                                  \
   } while (0)
+#define MOTIVE_KERNEL_TF32(device, kernel, ...)                                  \
+  do {                                                                           \
+    if ((device) == ::motive::Device::CUDA)                                      \
+      ::motive::cuda::kernel(__VA_ARGS__, ::motive::allow_tf32());               \
+    else ::motive::cpu::kernel(__VA_ARGS__);                                      \
+  } while (0)
 #else
 #define MOTIVE_KERNEL(device, kernel, ...)                                   \
   do {                                                                       \
     if ((device) == ::motive::Device::CUDA) ::motive::fail_no_cuda();        \
     ::motive::cpu::kernel(__VA_ARGS__);                                       \
   } while (0)
+#define MOTIVE_KERNEL_TF32(device, kernel, ...) MOTIVE_KERNEL(device, kernel, __VA_ARGS__)
 #endif
 
 }  // namespace motive

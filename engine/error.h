@@ -1,5 +1,8 @@
 // Errors carry the op name and the shapes involved, so a failure deep inside a
 // training step reads as one clear line ("conv2d: input [8,32,32,3] ...").
+//
+// One of the two engine headers kernels/ may include (with engine/dtype.h): it
+// includes nothing of motive's and is defined here in full.
 #pragma once
 #include <cstdint>
 #include <sstream>
@@ -25,7 +28,12 @@ class OutOfMemory : public Error {
   using Error::Error;
 };
 
-std::string shape_str(const Shape& s);
+// "[2,3,4]".
+inline std::string shape_str(const Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
+  return out + "]";
+}
 
 // The message from any streamable pieces.
 template <class... Parts>

@@ -17,6 +17,7 @@
 #include <set>
 
 #include <nlohmann/json.hpp>
+#include <zlib.h>
 
 namespace motive {
 namespace {
@@ -29,6 +30,8 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 using json = nlohmann::json;
 
 constexpr const char* kMetadataKey = "__metadata__";
+constexpr const char* kChecksumKey = kSafetensorsChecksumKey;
+constexpr int kCrcDigits = 8;  // a crc32 as hex
 constexpr uint64_t kLengthBytes = 8;  // the header-length prefix
 constexpr DType kSupported[] = {DType::F32, DType::F64, DType::I32};
 
@@ -49,6 +52,7 @@ struct Entry {
   DType dtype = DType::F32;
   Shape shape;
   uint64_t begin = 0, end = 0;  // byte range within the data section
+  std::optional<uint32_t> crc;  // what the writer recorded; none in files of other tools
 };
 
 struct Header {
@@ -166,6 +170,32 @@ std::map<std::string, std::string> parse_metadata(const json& v, const std::stri
   return out;
 }
 
+uint32_t crc32_of(const void* data, uint64_t nbytes) {
+  return static_cast<uint32_t>(
+      crc32_z(crc32_z(0, nullptr, 0), static_cast<const Bytef*>(data), static_cast<size_t>(nbytes)));
+}
+
+std::string crc_hex(uint32_t crc) {
+  char text[kCrcDigits + 1];
+  std::snprintf(text, sizeof text, "%08x", crc);
+  return text;
+}
+
+// 8 hex digits (either case), or nothing.
+std::optional<uint32_t> parse_crc_hex(const std::string& s) {
+  if (s.size() != kCrcDigits) return std::nullopt;
+  uint32_t v = 0;
+  for (char c : s) {
+    const int digit = c >= '0' && c <= '9'   ? c - '0'
+                      : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                      : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                             : -1;
+    if (digit < 0) return std::nullopt;
+    v = v << 4 | static_cast<uint32_t>(digit);
+  }
+  return v;
+}
+
 // nlohmann's message without its "[json.exception.parse_error.101] " tag.
 std::string strip_json_tag(const json::exception& e) {
   std::string why = e.what();
@@ -204,6 +234,39 @@ json parse_json_unique(const char* first, const char* last, const std::string& f
   }
   if (duplicate) fail_file(file, "header has the key '", *duplicate, "' twice");
   return root;
+}
+
+// Moves the writer's checksums out of the metadata into the entries. Checked
+// like the rest of the header: a hand-edited map that names a tensor the file
+// does not hold, misses one it does, or holds something other than 8 hex
+// digits is an error, never a silently unchecked tensor.
+void take_checksums(Header& h, const std::string& file) {
+  const auto it = h.metadata.find(kChecksumKey);
+  if (it == h.metadata.end()) return;  // written by another tool
+  const std::string where = std::string("metadata '") + kChecksumKey + "'";
+  json crcs;
+  try {
+    crcs = json::parse(it->second);
+  } catch (const json::exception& e) {
+    fail_file(file, where, " is not valid JSON: ", strip_json_tag(e));
+  }
+  if (!crcs.is_object()) fail_file(file, where, " is not a JSON object {\"tensor\": \"crc32\"}");
+  std::map<std::string, Entry*> by_name;
+  for (Entry& e : h.entries) by_name[e.name] = &e;
+  for (const auto& item : crcs.items()) {
+    const auto entry = by_name.find(item.key());
+    if (entry == by_name.end())
+      fail_file(file, where, " names tensor '", item.key(), "', which the file does not hold");
+    const std::optional<uint32_t> crc =
+        item.value().is_string() ? parse_crc_hex(item.value().get<std::string>()) : std::nullopt;
+    if (!crc)
+      fail_file(file, where, ": the crc32 of tensor '", item.key(), "' is ", item.value().dump(),
+                ", not ", kCrcDigits, " hex digits");
+    entry->second->crc = crc;
+  }
+  for (const Entry& e : h.entries)
+    if (!e.crc) fail_file(file, "tensor '", e.name, "' has no crc32 in ", where);
+  h.metadata.erase(it);
 }
 
 // Validates the JSON header of `n` bytes against a data section of `data_size`
@@ -254,7 +317,19 @@ Header parse_header(const uint8_t* text, uint64_t n, uint64_t data_size,
     fail_file(file, "data section has ", data_size - covered,
               " trailing bytes that belong to no tensor (from file byte ",
               data_start + covered, ")");
+  take_checksums(h, file);
   return h;
+}
+
+// Compares a tensor's bytes, just read from data-section offset e.begin of a
+// file whose data section starts at `data_start`, with the recorded crc32.
+void verify(const Entry& e, const void* bytes, uint64_t data_start, const std::string& file) {
+  if (!e.crc) return;
+  const uint32_t actual = crc32_of(bytes, e.end - e.begin);
+  if (actual != *e.crc)
+    fail_file(file, "tensor '", e.name, "' is corrupt: its bytes (file bytes [",
+              data_start + e.begin, ", ", data_start + e.end, ")) have crc32 ", crc_hex(actual),
+              ", the header records ", crc_hex(*e.crc));
 }
 
 // A contiguous CPU tensor for the entry, ready to receive its bytes.
@@ -269,53 +344,78 @@ struct TempFile {
   }
 };
 
+// The header text of `tensors` with `crcs` as their checksums (placeholders
+// before the data is written: a crc32 is always 8 hex digits, so the text has
+// the same length), padded with spaces so the data section starts 8-byte
+// aligned, as the reference writer does; readers may then map tensors in place.
+std::string header_text(const std::vector<std::pair<std::string, Tensor>>& tensors,
+                        std::map<std::string, std::string> metadata,
+                        const std::vector<uint32_t>& crcs, const std::string& path) {
+  json header = json::object(), crc_map = json::object();
+  uint64_t offset = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const auto& [name, t] = tensors[i];
+    const uint64_t nbytes = static_cast<uint64_t>(t.numel()) * dtype_size(t.dtype());
+    header[name] = {{"dtype", dtype_name(t.dtype())},
+                    {"shape", t.shape()},
+                    {"data_offsets", {offset, offset + nbytes}}};
+    crc_map[name] = crc_hex(crcs[i]);
+    offset += nbytes;
+  }
+  std::string text;
+  try {
+    metadata[kChecksumKey] = crc_map.dump();
+    header[kMetadataKey] = metadata;
+    text = header.dump();
+  } catch (const json::type_error&) {
+    fail_file(path, "a tensor name or metadata string is not valid UTF-8");
+  }
+  text.append((kLengthBytes - text.size() % kLengthBytes) % kLengthBytes, ' ');
+  return text;
+}
+
 }  // namespace
 
 void save_safetensors(const std::string& path,
                       const std::vector<std::pair<std::string, Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata) {
-  json header = json::object();
-  if (!metadata.empty()) header[kMetadataKey] = metadata;
-  uint64_t offset = 0;
+  if (metadata.count(kChecksumKey))
+    fail_file(path, "metadata key '", kChecksumKey, "' is reserved for the tensors' checksums");
+  std::set<std::string> names;
   for (const auto& [name, t] : tensors) {
     if (name == kMetadataKey)
       fail_file(path, "'", kMetadataKey, "' is reserved, not a tensor name");
-    if (header.contains(name)) fail_file(path, "tensor name '", name, "' appears twice");
+    if (!names.insert(name).second) fail_file(path, "tensor name '", name, "' appears twice");
     if (!t.defined()) fail_file(path, "tensor '", name, "' is undefined");
     if (!is_supported(t.dtype()))
       fail_file(path, "tensor '", name, "': dtype ", dtype_name(t.dtype()),
                 " is not supported (motive writes F32, F64 and I32)");
-    const uint64_t nbytes = static_cast<uint64_t>(t.numel()) * dtype_size(t.dtype());
-    header[name] = {{"dtype", dtype_name(t.dtype())},
-                    {"shape", t.shape()},
-                    {"data_offsets", {offset, offset + nbytes}}};
-    offset += nbytes;
   }
-  std::string text;
-  try {
-    text = header.dump();
-  } catch (const json::type_error&) {
-    fail_file(path, "a tensor name or metadata string is not valid UTF-8");
-  }
-  // Pad with spaces so the data section starts 8-byte aligned, as the
-  // reference writer does; readers may then map the tensors in place.
-  text.append((kLengthBytes - text.size() % kLengthBytes) % kLengthBytes, ' ');
+  std::vector<uint32_t> crcs(tensors.size(), 0);
+  const std::string placeholder = header_text(tensors, metadata, crcs, path);
 
   TempFile tmp{path + ".tmp"};
   std::ofstream out(tmp.path, std::ios::binary | std::ios::trunc);
   if (!out)
     fail_file(path, "cannot open '", tmp.path, "' for writing: ", std::strerror(errno));
   uint8_t prefix[kLengthBytes];
-  write_u64_le(prefix, text.size());
+  write_u64_le(prefix, placeholder.size());
   out.write(reinterpret_cast<const char*>(prefix), kLengthBytes);
-  out.write(text.data(), static_cast<std::streamsize>(text.size()));
-  for (const auto& [name, t] : tensors) {
+  out.write(placeholder.data(), static_cast<std::streamsize>(placeholder.size()));
+  // Each tensor is copied to the host once: its bytes are checksummed as they
+  // are written, and the header is rewritten with the checksums at the end.
+  for (size_t i = 0; i < tensors.size(); ++i) {
     // detach(): the row-major host copy of a view must not be recorded by autograd.
-    const Tensor c = t.detach().to(Device::CPU).contiguous();
+    const Tensor c = tensors[i].second.detach().to(Device::CPU).contiguous();
     const size_t nbytes = static_cast<size_t>(c.numel()) * dtype_size(c.dtype());
+    crcs[i] = crc32_of(c.raw_data(), nbytes);
     if (nbytes > 0)
       out.write(static_cast<const char*>(c.raw_data()), static_cast<std::streamsize>(nbytes));
   }
+  const std::string text = header_text(tensors, metadata, crcs, path);
+  MOTIVE_CHECK(text.size() == placeholder.size(), "save_safetensors: the header changed length");
+  out.seekp(kLengthBytes);
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
   out.flush();
   out.close();
   if (out.fail()) fail_file(path, "writing '", tmp.path, "' failed: ", std::strerror(errno));
@@ -333,6 +433,7 @@ SafetensorsFile parse_safetensors(const uint8_t* data, size_t size,
   SafetensorsFile out;
   out.metadata = h.metadata;
   for (const Entry& e : h.entries) {
+    verify(e, section + e.begin, kLengthBytes + n, name_for_errors);
     Tensor t = allocate(e);
     if (e.end > e.begin) std::memcpy(t.raw_data(), section + e.begin, e.end - e.begin);
     out.tensors.emplace_back(e.name, std::move(t));
@@ -365,6 +466,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
   for (const Entry& e : h.entries) {
     Tensor t = allocate(e);
     if (e.end > e.begin) read(t.raw_data(), e.end - e.begin, kLengthBytes + n + e.begin);
+    verify(e, t.raw_data(), kLengthBytes + n, path);
     out.tensors.emplace_back(e.name, std::move(t));
   }
   return out;

@@ -11,6 +11,14 @@
 // Supported dtypes: F32, F64, I32. Everything read from a file is validated
 // before any byte of it is trusted; every failure is a motive::Error naming
 // the file and what is wrong.
+//
+// Checksums: save_safetensors records every tensor's crc32 (zlib's, over the
+// tensor's bytes as stored in the file: Python's zlib.crc32 gives the same) in
+// the metadata, under kSafetensorsChecksumKey, as a JSON object mapping each
+// tensor name to 8 hex digits. The loaders check each tensor against it and
+// refuse a mismatch, naming the tensor; files without the key (written by
+// other tools) load unchecked. The key is the loaders' own: it is not in the
+// metadata they return, and callers may not pass it to save_safetensors.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -22,6 +30,8 @@
 #include "engine/tensor.h"
 
 namespace motive {
+
+constexpr const char* kSafetensorsChecksumKey = "tensor_crc32";
 
 // Writes tensors of any strides and device (views are written as their row-major
 // contents). Writes `path + ".tmp"` and renames it over `path`, so a crash

@@ -15,6 +15,7 @@
 
 #include "engine/dtype.h"
 #include "engine/error.h"
+#include "kernels/bf16.h"  // the bf16 type, complete for data<bf16>() and its users
 
 namespace motive {
 

@@ -235,7 +235,7 @@ TEST_CASE("cuda: the bf16 GEMM kernel accumulates into a strided C (beta = 1) li
                   c_cpu.data<bf16>() + 5, ldc, true);
   const Tensor ad = a.to(Device::CUDA), btd = bt.to(Device::CUDA), c_cuda = c0.to(Device::CUDA);
   cuda::gemm<bf16>(m, n, k, ad.data<bf16>(), {1, m}, btd.data<bf16>(), {1, k},
-                   c_cuda.data<bf16>() + 5, ldc, true);
+                   c_cuda.data<bf16>() + 5, ldc, true, /*allow_tf32=*/false);
   // Float32 accumulation on both sides: at most the odd last-bit difference.
   CHECK(rel_error(c_cuda, c_cpu) < 1e-2);
   const std::vector<double> got = c_cuda.to_vector(), before = c0.to_vector();

@@ -1,7 +1,7 @@
-// The trainer on the GPU (issue 6 with the CUDA backend): a dual-model run on
-// the device follows the same run on the CPU, resumes from its checkpoint, and
-// stops with the out-of-memory error when its memory runs out. Skips (one
-// line) without a GPU.
+// The trainer on the GPU (the CUDA twin of test_trainer_e2e and
+// test_trainer_resume): a dual-model run on the device follows the same run on
+// the CPU, resumes from its checkpoint, and stops with the out-of-memory error
+// when its memory runs out. Skips (one line) without a GPU.
 //
 // The runs use `random-count:6`, whose activation steps depend on the seed
 // only: with `loss-decrease:K` two near-equal losses could order differently

@@ -1,4 +1,4 @@
-// The engine's end-to-end check on real data (engine issue): the two-conv demo
+// The engine's end-to-end check on real data: the two-conv demo
 // CNN trained with SGD for one epoch on 2,000 Fashion-MNIST images reaches
 // >= 70% on 1,000 test images, and the run is bit-reproducible from its seed.
 #include <doctest/doctest.h>

@@ -1,5 +1,5 @@
 // The build reports its CUDA status coherently; on a machine without a GPU the
-// GPU tests of later issues skip with the line printed here.
+// GPU tests (tests/test_cuda_*) skip with the line printed here.
 #include <doctest/doctest.h>
 
 #include <iostream>

@@ -148,6 +148,29 @@ TEST_CASE("absurd or overflowing dimensions are rejected before any allocation")
                  {dir / "huge", "more than 2^40 elements"});
 }
 
+TEST_CASE("a header declaring 255 dimensions gives one short line, whatever its sizes") {
+  TempDir dir;
+  const std::vector<uint32_t> huge(255, 0xFFFFFFFF), ones(255, 1);
+  write_bytes(dir / "huge", idx_bytes(huge, {}));
+  write_bytes(dir / "short", idx_bytes(ones, {}));       // needs 1 data byte
+  write_bytes(dir / "long", idx_bytes(ones, {1, 2}));    // has 1 too many
+  write_bytes(dir / "fits", idx_bytes(ones, {1}));       // valid IDX, not an image file
+  write_bytes(dir / "labels", idx_bytes({1}, {0}));
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {error_of([&] { motive::read_idx(dir / "huge"); }), "more than 2^40 elements"},
+      {error_of([&] { motive::read_idx(dir / "short"); }), "truncated"},
+      {error_of([&] { motive::read_idx(dir / "long"); }), "1 unexpected bytes"},
+      {error_of([&] { motive::load_idx_dataset(dir / "fits", dir / "labels", 10); }),
+       "images need dimensions [count, height, width]"},
+  };
+  for (const auto& [message, what] : cases) {
+    check_mentions(message, {what, "(255 dimensions)"});
+    CHECK_MESSAGE(message.size() < 240, "a ", message.size(), "-byte line: ", message);
+    CHECK(message.find('\n') == std::string::npos);
+  }
+  check_mentions(cases[0].first, {"[4294967295,4294967295,4294967295,4294967295,...]"});
+}
+
 TEST_CASE("bytes after the data are an error") {
   TempDir dir;
   write_bytes(dir / "long", idx_bytes({2, 2}, pattern(7)));

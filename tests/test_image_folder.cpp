@@ -5,6 +5,7 @@
 // varying-size images to one batch shape.
 #include <doctest/doctest.h>
 #include <stb/stb_image_write.h>
+#include <zlib.h>
 
 #include <filesystem>
 #include <string>
@@ -48,6 +49,36 @@ void write_tree(const std::string& root) {
   write_text(root + "/dog/notes.txt", "not an image");
   write_png(root + "/dog/.hidden.png", 2, 2, 3, 7);
   write_png(root + "/.cache/q.png", 2, 2, 3, 8);
+}
+
+void put_be(std::vector<uint8_t>& bytes, size_t at, uint32_t v, int width) {
+  for (int k = 0; k < width; ++k)
+    bytes[at + static_cast<size_t>(k)] = static_cast<uint8_t>(v >> (8 * (width - 1 - k)));
+}
+
+// A small valid PNG whose header (IHDR, CRC fixed) declares w x h pixels: a
+// few hundred bytes that a decoder would expand to w * h * 3 bytes.
+void write_png_declaring(const std::string& path, uint32_t w, uint32_t h) {
+  write_png(path, 4, 4, 3, 1);
+  std::vector<uint8_t> bytes = read_raw(path);
+  REQUIRE(std::string(bytes.begin() + 12, bytes.begin() + 16) == "IHDR");
+  put_be(bytes, 16, w, 4);
+  put_be(bytes, 20, h, 4);
+  put_be(bytes, 29, static_cast<uint32_t>(crc32(0, bytes.data() + 12, 17)), 4);  // type + data
+  write_bytes(path, bytes);
+}
+
+// The same for a baseline JPEG: its SOF0 segment declares w x h.
+void write_jpg_declaring(const std::string& path, uint16_t w, uint16_t h) {
+  write_jpg(path, 8, 8, 1);
+  std::vector<uint8_t> bytes = read_raw(path);
+  size_t at = 2;  // after SOI; segments are FF <marker> <16-bit length> ...
+  while (at + 4 < bytes.size() && !(bytes[at] == 0xFF && bytes[at + 1] == 0xC0))
+    at += 2 + (size_t(bytes[at + 2]) << 8 | bytes[at + 3]);
+  REQUIRE(at + 9 < bytes.size());
+  put_be(bytes, at + 5, h, 2);
+  put_be(bytes, at + 7, w, 2);
+  write_bytes(path, bytes);
 }
 
 std::vector<uint8_t> decode(const ImageFolderDataset& ds, int64_t i) {
@@ -118,7 +149,10 @@ TEST_CASE("bad images and empty classes: an error naming them, or a counted skip
   write_tree(dir.str());
   write_bytes(dir / "dog/garbage.jpg", {0x12, 0x34, 0x56, 0x78, 0x9a});
   check_mentions(error_of([&] { open_image_folder(dir.str()); }),
-                 {"image '" + dir / "dog/garbage.jpg" + "' cannot be decoded", "--skip-bad"});
+                 {"image '" + dir / "dog/garbage.jpg" + "' cannot be decoded",
+                  "DataSpec::skip_bad"});
+  // The trainer has no such flag: the hint must not name one.
+  CHECK(error_of([&] { open_image_folder(dir.str()); }).find("--") == std::string::npos);
   fs::create_directories(dir / "elk");
   ImageFolderOptions skip;
   skip.skip_bad = true;
@@ -162,6 +196,40 @@ TEST_CASE("a truncated PNG passes the header check, fails the full check and fai
   check_mentions(error_of([&] { open_image_folder(dir.str(), full); }), {dir / "a/cut.png"});
   full.skip_bad = true;
   CHECK(open_image_folder(dir.str(), full)->size() == 1);
+}
+
+TEST_CASE("images declaring more than kMaxImagePixels are refused before decoding") {
+  TempDir dir;
+  write_tree(dir.str());
+  write_png_declaring(dir / "dog/huge.png", 12000, 12000);
+  CHECK(fs::file_size(dir / "dog/huge.png") < 3000);
+  const std::string limit = std::to_string(kMaxImagePixels);
+  check_mentions(error_of([&] { open_image_folder(dir.str()); }),
+                 {"image '" + dir / "dog/huge.png" + "'", "declares 12000x12000 pixels", limit});
+  ImageFolderOptions skip;
+  skip.skip_bad = true;
+  const auto ds = open_image_folder(dir.str(), skip);
+  CHECK(ds->size() == 6);
+  REQUIRE(ds->skipped().size() == 1);
+  check_mentions(ds->skipped()[0], {dir / "dog/huge.png", "12000x12000"});
+
+  fs::remove(dir / "dog/huge.png");
+  write_jpg_declaring(dir / "emu/wide.jpg", 65000, 4000);  // 2.6e8 pixels
+  check_mentions(error_of([&] { open_image_folder(dir.str()); }),
+                 {"image '" + dir / "emu/wide.jpg" + "'", "declares 65000x4000 pixels", limit});
+  fs::remove(dir / "emu/wide.jpg");
+
+  // At the limit is fine (header only: nothing here decodes 8192x8192).
+  write_png_declaring(dir / "cat/edge.png", 8192, 8192);
+  CHECK(open_image_folder(dir.str())->size() == 7);
+
+  // A file replaced after the folder was opened is checked again before decoding.
+  fs::remove(dir / "cat/edge.png");
+  const auto opened = open_image_folder(dir.str());
+  write_png_declaring(dir / "cat/a.png", 12000, 12000);
+  std::vector<uint8_t> scratch;
+  check_mentions(error_of([&] { opened->image(0, scratch); }),
+                 {"image '" + dir / "cat/a.png" + "' (item 0)", "declares 12000x12000 pixels"});
 }
 
 TEST_CASE("split lists select images; bad lines are errors naming the list and the line") {
@@ -248,6 +316,14 @@ TEST_CASE("registry folder:PATH: train/ + val/ trees or split lists, cropped by 
                    {"train.txt but neither test.txt nor val.txt"});
     fs::remove(dir / "pets/train.txt");
     check_mentions(error_of([&] { open_data(spec); }), {"neither a train/ folder", "split lists"});
+  }
+  SUBCASE("a limit of 0 is named before the normalisation statistics read the split") {
+    write_tree(dir / "train");
+    write_tree(dir / "test");
+    spec.name = "folder:" + dir.str();
+    spec.limit_train = 0;
+    check_mentions(error_of([&] { open_data(spec); }),
+                   {"the train split is empty (limit_train = 0"});
   }
   SUBCASE("an absent folder says where it looked") {
     spec.name = "folder:flowers102";

@@ -43,6 +43,29 @@ TEST_CASE("fashion-mnist without a root: Debian's package, with limits and its r
   CHECK(open_data(spec).train_augment.crop == Crop::None);
 }
 
+TEST_CASE("an empty split names the split and its limit, or where it came from") {
+  DataSpec spec;
+  spec.name = "fashion-mnist";
+  spec.limit_train = 10;
+  spec.limit_test = 0;
+  check_mentions(error_of([&] { open_data(spec); }),
+                 {"data set 'fashion-mnist': the test split is empty (limit_test = 0"});
+  spec.limit_train = 0;
+  check_mentions(error_of([&] { open_data(spec); }),
+                 {"the train split is empty (limit_train = 0"});
+
+  TempDir root;  // an MNIST whose test files hold no images
+  spec.name = "mnist";
+  spec.root = root.str();
+  spec.limit_train = spec.limit_test = -1;
+  write_bytes(root / "train-images-idx3-ubyte", idx_bytes({1, 2, 2}, {1, 2, 3, 4}));
+  write_bytes(root / "train-labels-idx1-ubyte", idx_bytes({1}, {3}));
+  write_bytes(root / "t10k-images-idx3-ubyte", idx_bytes({0, 2, 2}, {}));
+  write_bytes(root / "t10k-labels-idx1-ubyte", idx_bytes({0}, {}));
+  check_mentions(error_of([&] { open_data(spec); }),
+                 {"data set 'mnist': the test split holds no images (mnist from " + root.str()});
+}
+
 TEST_CASE("mnist under the data root; absent or unknown data sets say what to do") {
   TempDir root;
   DataSpec spec;

@@ -153,7 +153,7 @@ TEST_CASE("costs: ImageNet ResNets at 224x224 match torchvision (parameters, GMA
   CHECK(parameter_count(resnet_preset("resnet34")) == 21'797'672);
   CHECK(parameter_count(resnet_preset("resnet50")) == 25'557'032);
   // resnet18 by hand: stem 118,013,952 + stage 1 462,422,016 + 3 stages of
-  // 411,041,792 + fc 512,000 = 1.814 GMACs (the issue's "1.82", torchvision's 1.81).
+  // 411,041,792 + fc 512,000 = 1.814 GMACs (He et al.'s "1.8 x 10^9", torchvision's 1.81).
   const int64_t macs18 = forward_flops(resnet_preset("resnet18"), 224, 224) / 2;
   CHECK(macs18 == 118'013'952 + 462'422'016 + 3 * 411'041'792 + 512'000);
   CHECK(macs18 == doctest::Approx(1.82e9).epsilon(0.005));

@@ -1,5 +1,7 @@
 // safetensors: round trips (views, dtypes, metadata), the byte layout checked
-// by hand, the atomic write, and one corrupt buffer per validation rule.
+// by hand, the atomic write, one corrupt buffer per validation rule, and the
+// per-tensor crc32s: every flipped data byte and every hand-edited checksum
+// map is refused with a motive::Error naming the tensor.
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <zlib.h>
 
 #include "engine/serialize.h"
 
@@ -156,7 +159,8 @@ TEST_CASE("safetensors byte layout matches the format") {
   CHECK(header.find_first_not_of(' ', close + 1) == std::string::npos);  // space padding
 
   const auto j = nlohmann::json::parse(header);
-  CHECK(j["__metadata__"] == nlohmann::json({{"k", "v"}}));
+  CHECK(j["__metadata__"]["k"] == "v");
+  CHECK(j["__metadata__"].size() == 2);  // k and the checksums
   CHECK(j["a"]["dtype"] == "F32");
   CHECK(j["a"]["shape"] == nlohmann::json::array({2}));
   CHECK(j["a"]["data_offsets"] == nlohmann::json::array({0, 8}));
@@ -372,4 +376,160 @@ TEST_CASE("safetensors parse rejects: bad metadata") {
   check_rejects(image(R"({"__metadata__":{"step":12}})"),
                 "metadata value for key 'step' is not a string");
   check_rejects(image(R"({"__metadata__":["a"]})"), "\"__metadata__\" is not a JSON object");
+}
+
+// ---- checksums ----
+
+namespace {
+
+std::string crc_hex_of(const void* data, size_t n) {
+  char text[9];
+  std::snprintf(text, sizeof text, "%08lx", crc32(0, static_cast<const Bytef*>(data), n));
+  return text;
+}
+
+// The JSON header of a file image.
+nlohmann::json header_of(const std::vector<uint8_t>& bytes) {
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[i];
+  return nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<long>(n));
+}
+
+// The file image of `header` (padded to keep the data 8-byte aligned) and `data`.
+std::vector<uint8_t> with_header(const nlohmann::json& header, const uint8_t* data, size_t n) {
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');
+  std::vector<uint8_t> out = image(text);
+  out.insert(out.end(), data, data + n);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("safetensors checksums: each tensor's zlib crc32 in the metadata, hidden from callers") {
+  TempDir dir;
+  const std::string path = dir.file("crc.safetensors");
+  const std::vector<float> a = {1.0f, -2.0f, 3.5f};
+  const int32_t b[2] = {7, -9};
+  save_safetensors(path,
+                   {{"a", Tensor::from_vector({1.0, -2.0, 3.5}, {3})},
+                    {"b", Tensor::from_vector({7, -9}, {2}, DType::I32)},
+                    {"empty", Tensor::zeros({0})}},
+                   {{"k", "v"}});
+  const std::vector<uint8_t> bytes = read_bytes(path);
+  const auto meta = header_of(bytes)["__metadata__"];
+  REQUIRE(meta.contains(kSafetensorsChecksumKey));
+  REQUIRE(meta[kSafetensorsChecksumKey].is_string());  // PyTorch's reader wants strings only
+  const auto crcs = nlohmann::json::parse(meta[kSafetensorsChecksumKey].get<std::string>());
+  CHECK(crcs == nlohmann::json({{"a", crc_hex_of(a.data(), 12)},
+                                {"b", crc_hex_of(b, 8)},
+                                {"empty", "00000000"}}));
+
+  const SafetensorsFile loaded = load_safetensors(path);
+  CHECK(loaded.metadata == std::map<std::string, std::string>{{"k", "v"}});
+  CHECK(loaded.tensors.size() == 3);
+
+  CHECK_THROWS_WITH_AS(save_safetensors(dir.file("x.safetensors"), {{"a", Tensor::ones({1})}},
+                                        {{kSafetensorsChecksumKey, "{}"}}),
+                       doctest::Contains("is reserved for the tensors' checksums"), Error);
+}
+
+TEST_CASE("safetensors checksums: every flipped data byte is refused, naming the tensor") {
+  TempDir dir;
+  const std::string path = dir.file("flip.safetensors");
+  save_safetensors(path, {{"first", Tensor::from_vector(iota(4), {4})},
+                          {"second", Tensor::from_vector(iota(3, 1.0), {3}, DType::F64)}});
+  const std::vector<uint8_t> good = read_bytes(path);
+  const size_t data_start = good.size() - (4 * 4 + 3 * 8);
+  for (size_t at = data_start; at < good.size(); ++at) {
+    std::vector<uint8_t> bad = good;
+    bad[at] ^= 0x10;
+    const char* tensor =
+        at < data_start + 16 ? "tensor 'first' is corrupt" : "tensor 'second' is corrupt";
+    INFO("flipped byte ", at);
+    check_rejects(bad, tensor);
+    write_bytes(path, bad);
+    CHECK_THROWS_WITH_AS(load_safetensors(path), doctest::Contains(tensor), Error);
+  }
+  write_bytes(path, good);
+  CHECK(load_safetensors(path).tensors.size() == 2);
+}
+
+TEST_CASE("safetensors checksums: files without them load unchecked") {
+  // What other writers produce (PyTorch's safetensors package, say): no key, no check.
+  const float v[2] = {1.0f, 2.0f};
+  const nlohmann::json header = {{"t", {{"dtype", "F32"}, {"shape", {2}}, {"data_offsets", {0, 8}}}},
+                                 {"__metadata__", {{"format", "pt"}}}};
+  std::vector<uint8_t> bytes = with_header(header, reinterpret_cast<const uint8_t*>(v), 8);
+  bytes.back() ^= 0x01;
+  const SafetensorsFile f = parse_safetensors(bytes.data(), bytes.size(), "other-tool");
+  REQUIRE(f.tensors.size() == 1);
+  CHECK(f.metadata == std::map<std::string, std::string>{{"format", "pt"}});
+}
+
+TEST_CASE("safetensors checksums: a hand-edited checksum map is one clear error") {
+  TempDir dir;
+  const std::string path = dir.file("edit.safetensors");
+  save_safetensors(path, {{"a", Tensor::ones({2})}, {"b", Tensor::zeros({1})}});
+  const std::vector<uint8_t> good = read_bytes(path);
+  const nlohmann::json header = header_of(good);
+  const uint8_t* data = good.data() + good.size() - 12;
+  const std::string crc_a = nlohmann::json::parse(
+      header["__metadata__"][kSafetensorsChecksumKey].get<std::string>())["a"];
+
+  auto edited = [&](const std::string& crcs) {
+    nlohmann::json h = header;
+    h["__metadata__"][kSafetensorsChecksumKey] = crcs;
+    return with_header(h, data, 12);
+  };
+  // b's crc32 is wrong here (zeros do not sum to 0): each edit below fails
+  // before b's bytes are checked, except the last.
+  const std::string b_wrong = R"("b":"00000000")";
+  check_rejects(edited("{\"a\":"), "metadata 'tensor_crc32' is not valid JSON");
+  check_rejects(edited("[1]"), "metadata 'tensor_crc32' is not a JSON object");
+  check_rejects(edited("{\"a\":\"" + crc_a + "\"}"), "tensor 'b' has no crc32 in metadata");
+  check_rejects(edited("{\"a\":\"" + crc_a + "\"," + b_wrong + ",\"c\":\"00000000\"}"),
+                "names tensor 'c', which the file does not hold");
+  check_rejects(edited("{\"a\":12345678," + b_wrong + "}"),
+                "the crc32 of tensor 'a' is 12345678, not 8 hex digits");
+  check_rejects(edited("{\"a\":\"1234567\"," + b_wrong + "}"), "is \"1234567\", not 8 hex digits");
+  check_rejects(edited("{\"a\":\"1234567g\"," + b_wrong + "}"), "not 8 hex digits");
+  check_rejects(edited("{\"a\":\"" + crc_a + "\"," + b_wrong + "}"),
+                "tensor 'b' is corrupt: its bytes (file bytes [");
+  // Upper-case hex is accepted: the value, not its spelling, is checked.
+  std::string upper = crc_a;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const float zero = 0.0f;
+  const std::vector<uint8_t> ok =
+      edited("{\"a\":\"" + upper + "\",\"b\":\"" + crc_hex_of(&zero, 4) + "\"}");
+  CHECK(parse_safetensors(ok.data(), ok.size(), "ok").tensors.size() == 2);
+}
+
+TEST_CASE("safetensors: any single-byte edit of a header is a motive::Error or a valid file") {
+  // A hand-edited header must never surface as std::out_of_range, a JSON
+  // library exception or a crash: each position gets a few telling bytes.
+  TempDir dir;
+  const std::string path = dir.file("mutate.safetensors");
+  save_safetensors(path, {{"w", Tensor::from_vector(iota(3), {3})}, {"s", Tensor::scalar(2.0)}},
+                   {{"step", "12"}});
+  const std::vector<uint8_t> good = read_bytes(path);
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | good[i];
+  int errors = 0, valid = 0;
+  for (size_t at = 0; at < 8 + n; ++at)
+    for (const char b : {'0', '1', '9', '-', '"', '{', '}', '[', ']', ',', ':', ' ', 'x', '\\',
+                         '\xff', '\0'}) {
+      std::vector<uint8_t> bytes = good;
+      bytes[at] = static_cast<uint8_t>(b);
+      try {
+        parse_safetensors(bytes.data(), bytes.size(), "edited");
+        ++valid;
+      } catch (const Error&) {
+        ++errors;
+      } catch (const std::exception& e) {
+        FAIL("byte ", at, " set to ", int(static_cast<uint8_t>(b)), ": ", e.what());
+      }
+    }
+  CHECK(errors > 0);
+  CHECK(valid > 0);  // e.g. the same byte, or padding spaces
 }

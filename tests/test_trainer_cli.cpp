@@ -1,7 +1,7 @@
-// The trainer program's contract (issue 6): bad flags, unknown data sets or
-// models, a base the motivated model cannot contain, a diverging loss: one
-// clear line on stderr and exit code 2, and nothing already written is lost.
-// --help works on every subcommand.
+// The trainer program's contract (README.md, "Training"): bad flags, unknown
+// data sets or models, a base the motivated model cannot contain, a diverging
+// loss: one clear line on stderr and exit code 2, and nothing already written
+// is lost. --help works on every subcommand.
 #include <doctest/doctest.h>
 
 #include <algorithm>

@@ -1,7 +1,8 @@
-// Resume (issue 6): a run interrupted after its first epoch and continued with
-// `--resume` gives the same losses, bit for bit, as the run left alone: the
-// checkpoint carries the weights, both models' BN statistics, the optimizer
-// state, the policy's state and the data position.
+// Resume (README.md, "Training", checkpoint.safetensors): a run interrupted
+// after its first epoch and continued with `--resume` gives the same losses,
+// bit for bit, as the run left alone: the checkpoint carries the weights, both
+// models' BN statistics, the optimizer state, the policy's state and the data
+// position.
 #include <doctest/doctest.h>
 
 #include <cmath>

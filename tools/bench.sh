@@ -35,7 +35,7 @@ print(f"demo CNN train step, batch 64: {t['images/s']:.0f} images/s, {t['GFLOP/s
       f"{t['real_time']:.1f} ms/step")
 PY
 
-# ---- nesting (models issue): train steps of a nested pair, switch cost, filter packing ----
+# ---- nesting (models/nest.h): train steps of a nested pair, switch cost, filter packing ----
 # bench_nesting's batch-256 steps take tens of seconds each on two cores (1 iteration).
 cmake --build build -j2 --target bench_nesting >/dev/null
 build/bin/bench_nesting --benchmark_format=json --benchmark_out=build/bench/bench_nesting.json \

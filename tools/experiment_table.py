@@ -13,7 +13,8 @@ activations / steps). Ablation B repeats the scheme's exact count N.
 
 In the table, ACC/PFLOP = test accuracy (%) / the run's training PFLOPs, and
 ACC/F_Ratio = accuracy / F_Ratio, where F_Ratio = the run's training FLOPs /
-those of the standalone motivated run of the same seed (DESIGN.md). The
+those of the standalone motivated run of the same seed (README.md, "Training",
+the definitions). The
 standalone runs report their idle partner too (the base inside the motivated
 model, the motivated model around the trained base): a control for what the
 scheme adds. "—" marks what a run did not measure. A missing or malformed file

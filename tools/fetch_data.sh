@@ -15,27 +15,72 @@
 # dataset-fashion-mnist.
 #
 # It needs internet access (curl) and, for flowers102, python3 with scipy (to
-# read the split's .mat files). A few Pets files are not decodable JPEGs:
-# train on it with bad images skipped (--skip-bad). The project's own machines
-# have no internet, so neither the tests nor CI run this script; the readers
-# are tested on small files the tests write per each format's specification.
+# read the split's .mat files). A few Pets files are not decodable JPEGs: the
+# image-folder reader stops at the first one, naming it; delete those files
+# (`trainer train` has no option to skip them; a program using the data
+# library can set DataSpec::skip_bad). The project's own machines have no
+# internet, so the tests and CI never download: the readers are tested on small
+# files the tests write per each format's specification, and
+# tests/test_fetch_data.sh runs this script against a local fake mirror.
+#
+# Every file is checked against its published MD5 before it is used or
+# unpacked; a mismatch is one line naming the file, exit 1. A freshly
+# downloaded file that mismatches is deleted; one already present is kept (and
+# refused) so that nothing is lost: delete it and run again.
+#
+# MOTIVE_FETCH_MIRROR=URL fetches every file as URL/<file name> instead of from
+# its publisher (any URL curl reads, file:// included).
 set -euo pipefail
 
-root=${MOTIVE_DATA_ROOT:-$HOME/.local/share/motive/datasets}
-if [[ ${1:-} == --root ]]; then
-  root=$2
-  shift 2
-fi
-[[ $# -gt 0 ]] || { sed -n '2,/^set /p' "$0" | grep '^#'; exit 2; }
-mkdir -p "$root"
-cd "$root"
+# The published MD5 of every file this script downloads, by file name:
+#  - MNIST: torchvision's MNIST.resources (torchvision/datasets/mnist.py,
+#    torchvision 0.29), whose first mirror is the one used here.
+#  - CIFAR: https://www.cs.toronto.edu/~kriz/cifar.html, the authors' table,
+#    rows "CIFAR-10 binary version" and "CIFAR-100 binary version"
+#    (torchvision downloads the python versions, whose sums differ).
+#  - Flowers-102: torchvision's Flowers102._file_dict (flowers102.py).
+#  - Oxford-IIIT Pets: torchvision's OxfordIIITPet._RESOURCES (oxford_iiit_pet.py).
+declare -A published_md5=(
+  [train-images-idx3-ubyte.gz]=f68b3c2dcbeaaa9fbdd348bbdeb94873
+  [train-labels-idx1-ubyte.gz]=d53e105ee54ea40749a09fcbcd1e9432
+  [t10k-images-idx3-ubyte.gz]=9fb629c4189551a2d022fa330f9573f3
+  [t10k-labels-idx1-ubyte.gz]=ec29112dd5afa0611ce80d1b7f02629c
+  [cifar-10-binary.tar.gz]=c32a1d4ab5d03f1284b67883e8d87530
+  [cifar-100-binary.tar.gz]=03b5dce01913d631647c71ecec9e9cb8
+  [102flowers.tgz]=52808999861908f626f3c1f4e79d11fa
+  [imagelabels.mat]=e0620be6f572b9609742df49c70aed4d
+  [setid.mat]=a5357ecc9cb78c4bef273ce3793fc85c
+  [images.tar.gz]=5c4f3ee8e5d25df40f4fd59a7f44e54c
+  [annotations.tar.gz]=95a8c909bbe2e81eed6a22bccdf3f68f
+)
 
-fetch() {  # URL -> the file's name in the current directory, skipped when present
+# verify NAME FILE WHAT ADVICE: whether FILE has the published MD5 of NAME;
+# if not, says so on stderr, naming the file as WHAT and ending with ADVICE.
+verify() {
+  local expected=${published_md5[$1]:-} actual
+  [[ -n $expected ]] || { echo "fetch_data: no published MD5 for $1" >&2; exit 1; }
+  actual=$(md5sum < "$2")
+  actual=${actual%% *}
+  [[ $actual == "$expected" ]] && return 0
+  echo "fetch_data: $3 has MD5 $actual, not its published MD5 $expected: refused ($4)" >&2
+  return 1
+}
+
+fetch() {  # URL -> the file's name in the current directory, downloaded when absent, verified
   local name=${1##*/}
-  if [[ ! -s $name ]]; then
-    curl -fL --retry 3 -o "$name.part" "$1" || { echo "fetch_data: could not download $1" >&2; exit 1; }
-    mv "$name.part" "$name"
+  local url=${MOTIVE_FETCH_MIRROR:+${MOTIVE_FETCH_MIRROR%/}/$name}
+  url=${url:-$1}
+  if [[ -e $name ]]; then
+    verify "$name" "$name" "$PWD/$name" "left as is, nothing unpacked; delete it and run again" ||
+      exit 1
+    return
   fi
+  curl -fL --retry 3 -o "$name.part" "$url" || { echo "fetch_data: could not download $url" >&2; exit 1; }
+  if ! verify "$name" "$name.part" "$name from $url" "deleted, nothing unpacked"; then
+    rm -f "$name.part"
+    exit 1
+  fi
+  mv "$name.part" "$name"
 }
 
 mnist() {
@@ -94,17 +139,30 @@ pets() {
   cd ../..
 }
 
-for name in "$@"; do
-  case $name in
-    mnist) mnist ;;
-    cifar10) cifar cifar-10-binary.tar.gz cifar-10-batches-bin ;;
-    cifar100) cifar cifar-100-binary.tar.gz cifar-100-binary ;;
-    flowers102) flowers102 ;;
-    pets) pets ;;
-    all) mnist; cifar cifar-10-binary.tar.gz cifar-10-batches-bin
-         cifar cifar-100-binary.tar.gz cifar-100-binary; flowers102; pets ;;
-    *) echo "fetch_data: unknown data set '$name' (mnist, cifar10, cifar100, flowers102, pets, all)" >&2
-       exit 2 ;;
-  esac
-  echo "fetch_data: $name is in $root"
-done
+main() {
+  root=${MOTIVE_DATA_ROOT:-$HOME/.local/share/motive/datasets}
+  if [[ ${1:-} == --root ]]; then
+    root=$2
+    shift 2
+  fi
+  [[ $# -gt 0 ]] || { sed -n '2,/^set /p' "$0" | grep '^#'; exit 2; }
+  mkdir -p "$root"
+  cd "$root"
+  for name in "$@"; do
+    case $name in
+      mnist) mnist ;;
+      cifar10) cifar cifar-10-binary.tar.gz cifar-10-batches-bin ;;
+      cifar100) cifar cifar-100-binary.tar.gz cifar-100-binary ;;
+      flowers102) flowers102 ;;
+      pets) pets ;;
+      all) mnist; cifar cifar-10-binary.tar.gz cifar-10-batches-bin
+           cifar cifar-100-binary.tar.gz cifar-100-binary; flowers102; pets ;;
+      *) echo "fetch_data: unknown data set '$name' (mnist, cifar10, cifar100, flowers102, pets, all)" >&2
+         exit 2 ;;
+    esac
+    echo "fetch_data: $name is in $root"
+  done
+}
+
+# Sourced (tests/test_fetch_data.sh), the script only defines its functions.
+[[ ${BASH_SOURCE[0]} != "$0" ]] || main "$@"

@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config git
   libeigen3-dev          # CPU GEMM and vectorised kernels
   doctest-dev            # unit tests
-  libstb-dev             # image decode / resize (data issue)
+  libstb-dev             # image decode / resize (data/image_folder.h, data/augment.h)
   libbenchmark-dev       # bench/
   libcli11-dev           # command line
   nlohmann-json3-dev     # safetensors headers, configs, logs
@@ -16,6 +16,7 @@ packages=(
   dataset-fashion-mnist  # the default real data set
   clang libclang-rt-14-dev libomp-14-dev  # libFuzzer targets (clang + OpenMP), LSan runtime
   python3-matplotlib     # tools/plot_run.py
+  curl                   # tools/fetch_data.sh (and its test, through file:// URLs)
 )
 
 missing=()

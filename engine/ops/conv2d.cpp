@@ -82,8 +82,8 @@ Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in,
   Tensor y = Tensor::empty({s.n, s.win.h_out, s.win.w_out, s.c_out}, x.dtype(), x.device());
   dispatch_float_bf16(x.dtype(), "conv2d", [&](auto t) {
     using T = decltype(t);
-    MOTIVE_KERNEL(x.device(), conv2d_forward<T>, s, xc.data<T>(), wc.data<T>(),
-                  bc.defined() ? bc.data<T>() : nullptr, y.data<T>());
+    MOTIVE_KERNEL_TF32(x.device(), conv2d_forward<T>, s, xc.data<T>(), wc.data<T>(),
+                       bc.defined() ? bc.data<T>() : nullptr, y.data<T>());
   });
   add_flops(flops_of(s) + (b.defined() ? y.numel() : 0));
   if (!needs_grad({&xc, &wc, &bc})) return y;
@@ -99,8 +99,8 @@ Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in,
     dispatch_float_bf16(gc.dtype(), "conv2d backward", [&](auto t) {
       using T = decltype(t);
       auto ptr = [](const Tensor& u) { return u.defined() ? u.data<T>() : nullptr; };
-      MOTIVE_KERNEL(dev, conv2d_backward<T>, s, xd.data<T>(), wd.data<T>(), gc.data<T>(), ptr(dx),
-                    ptr(dw), ptr(db));
+      MOTIVE_KERNEL_TF32(dev, conv2d_backward<T>, s, xd.data<T>(), wd.data<T>(), gc.data<T>(),
+                         ptr(dx), ptr(dw), ptr(db));
     });
     // Like matmul's backward, count what ran: dx and dw each cost one forward GEMM.
     add_flops((want_x + want_w) * flops_of(s) + (want_b ? gc.numel() : 0));

@@ -83,9 +83,9 @@ Tensor compute(const Tensor& a_in, const Tensor& b_in) {
     const T* bb = static_cast<const T*>(b.storage()->data());
     T* c = out.data<T>();
     for (size_t j = 0; j < a_off.size(); ++j)
-      MOTIVE_KERNEL(out.device(), gemm_batched<T>, inner.size, m, n, k, ab + a_off[j], av,
-                    inner.a, bb + b_off[j], bv, inner.b,
-                    c + static_cast<int64_t>(j) * inner.size * m * n, n, m * n, false);
+      MOTIVE_KERNEL_TF32(out.device(), gemm_batched<T>, inner.size, m, n, k, ab + a_off[j], av,
+                         inner.a, bb + b_off[j], bv, inner.b,
+                         c + static_cast<int64_t>(j) * inner.size * m * n, n, m * n, false);
   });
   add_flops(matmul_flops(static_cast<int64_t>(a_off.size()) * inner.size, m, k, n));
   return out;

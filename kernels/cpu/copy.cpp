@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "engine/error.h"
+#include "kernels/bf16.h"
 #include "kernels/cpu/strided.h"
 #include "kernels/layout.h"
 

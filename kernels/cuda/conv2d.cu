@@ -10,7 +10,6 @@
 #include <string>
 #include <type_traits>
 
-#include "engine/device.h"  // allow_tf32()
 #include "kernels/bf16.h"
 #include "kernels/cuda/column_sums.cuh"
 #include "kernels/cuda/common.cuh"
@@ -152,7 +151,8 @@ __global__ void im2col_kernel(int64_t total, Conv2dShape s, int64_t group, int64
 constexpr int64_t kColsBytes = int64_t(64) << 20;
 
 template <class T>
-void gemm_backward_filter(const Conv2dShape& s, const T* x, const T* dy, T* dw) {
+void gemm_backward_filter(const Conv2dShape& s, const T* x, const T* dy, T* dw,
+                          bool allow_tf32) {
   const auto& v = s.win;
   const int64_t cig = s.c_in / s.groups, cog = s.c_out / s.groups;
   const int64_t width = v.k_h * v.k_w * cig, pixels = s.n * v.h_out * v.w_out;
@@ -167,7 +167,7 @@ void gemm_backward_filter(const Conv2dShape& s, const T* x, const T* dy, T* dw) 
       MOTIVE_CUDA_LAUNCH_CHECK("conv2d backward-filter");
       // dy_g^T: element (co, p) at dy[(p0 + p) * c_out + g * cog + co].
       gemm<T>(cog, width, rows, dy + p0 * s.c_out + g * cog, {1, s.c_out}, cols.get(),
-              {width, 1}, dw + g * cog * width, width, p0 > 0);
+              {width, 1}, dw + g * cog * width, width, p0 > 0, allow_tf32);
     }
 }
 
@@ -223,12 +223,13 @@ constexpr int kDirect = -1;
 const char* const kDirectionName[] = {"forward", "backward-data", "backward-filter"};
 
 // Which kernels an algorithm may use: plain FMA (exact float32), TF32 tensor
-// cores (float32 with allow_tf32()), or tensor cores (bf16, their own type).
+// cores (float32 when the caller allows TF32), or tensor cores (bf16, their
+// own type).
 enum class Math { kFma, kTf32, kTensorOps };
 
-Math math_for(cudnnDataType_t type) {
+Math math_for(cudnnDataType_t type, bool allow_tf32) {
   if (type == CUDNN_DATA_BFLOAT16) return Math::kTensorOps;
-  return allow_tf32() ? Math::kTf32 : Math::kFma;
+  return allow_tf32 ? Math::kTf32 : Math::kFma;
 }
 
 const char* type_name(cudnnDataType_t type) {
@@ -438,9 +439,9 @@ Choice find(Plan& p, Direction dir, Math math, const Conv2dShape& s, const void*
 
 // out = conv_dir(in0, in1) with the cached (or newly found) algorithm; false
 // when cuDNN has none for this geometry and math mode.
-bool run_cudnn(Direction dir, cudnnDataType_t type, const Conv2dShape& s, int64_t align,
-               const void* in0, const void* in1, void* out) {
-  const Math math = math_for(type);
+bool run_cudnn(Direction dir, cudnnDataType_t type, bool allow_tf32, const Conv2dShape& s,
+               int64_t align, const void* in0, const void* in1, void* out) {
+  const Math math = math_for(type, allow_tf32);
   Plan& p = plan_for(s, type, math, align);
   auto& slot = p.choice[dir];
   if (!slot) slot = find(p, dir, math, s, in0, in1, out);
@@ -487,12 +488,13 @@ void launch(K kernel, int64_t total, Args... args) {
 }  // namespace
 
 template <class T>
-void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y) {
+void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y,
+                    bool allow_tf32) {
   const int64_t total = s.n * s.win.h_out * s.win.w_out * s.c_out;
   if (total == 0) return;
   bool done = false;
   if constexpr (!std::is_same_v<T, double>)
-    done = run_cudnn(kForward, kCudnnType<T>, s, alignment({x, w, y}), x, w, y);
+    done = run_cudnn(kForward, kCudnnType<T>, allow_tf32, s, alignment({x, w, y}), x, w, y);
   if (!done)
     launch(direct_forward<T>, total, s, x, w, b, y);
   else if (b)
@@ -501,7 +503,7 @@ void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T*
 
 template <class T>
 void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, T* dx, T* dw,
-                     T* db) {
+                     T* db, bool allow_tf32) {
   const int64_t rows = s.n * s.win.h_out * s.win.w_out;
   const int64_t w_size = s.c_out * s.win.taps() * (s.c_in / s.groups);
   if (rows == 0) {  // no pixels: the filter and bias gradients are empty sums
@@ -513,26 +515,26 @@ void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, 
   bool dx_done = false, dw_done = false;
   if constexpr (!std::is_same_v<T, double>) {
     const int64_t align = alignment({x, w, dy, dx, dw});
-    dx_done = dx && run_cudnn(kBackwardData, kCudnnType<T>, s, align, w, dy, dx);
-    dw_done = dw && run_cudnn(kBackwardFilter, kCudnnType<T>, s, align, x, dy, dw);
+    dx_done = dx && run_cudnn(kBackwardData, kCudnnType<T>, allow_tf32, s, align, w, dy, dx);
+    dw_done = dw && run_cudnn(kBackwardFilter, kCudnnType<T>, allow_tf32, s, align, x, dy, dw);
   }
   if (dx && !dx_done)
     launch(direct_backward_data<T>, s.n * s.win.h * s.win.w * s.c_in, s, w, dy, dx);
-  if (dw && !dw_done) gemm_backward_filter(s, x, dy, dw);
+  if (dw && !dw_done) gemm_backward_filter(s, x, dy, dw, allow_tf32);
 }
 
 template void conv2d_forward<float>(const Conv2dShape&, const float*, const float*, const float*,
-                                    float*);
+                                    float*, bool);
 template void conv2d_forward<double>(const Conv2dShape&, const double*, const double*,
-                                     const double*, double*);
+                                     const double*, double*, bool);
 template void conv2d_backward<float>(const Conv2dShape&, const float*, const float*, const float*,
-                                     float*, float*, float*);
+                                     float*, float*, float*, bool);
 template void conv2d_backward<double>(const Conv2dShape&, const double*, const double*,
-                                      const double*, double*, double*, double*);
+                                      const double*, double*, double*, double*, bool);
 
 template void conv2d_forward<bf16>(const Conv2dShape&, const bf16*, const bf16*, const bf16*,
-                                   bf16*);
+                                   bf16*, bool);
 template void conv2d_backward<bf16>(const Conv2dShape&, const bf16*, const bf16*, const bf16*,
-                                    bf16*, bf16*, bf16*);
+                                    bf16*, bf16*, bf16*, bool);
 
 }  // namespace motive::cuda

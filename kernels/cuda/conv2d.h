@@ -1,9 +1,11 @@
-// CUDA twins of kernels/cpu/conv2d.h: same names, same signatures, device
-// pointers (NHWC activations, dense OHWI filters). Defined in conv2d.cu.
+// CUDA twins of kernels/cpu/conv2d.h: same names, same signatures plus a last
+// argument `allow_tf32`, device pointers (NHWC activations, dense OHWI
+// filters). Defined in conv2d.cu.
 //
 // float32 and bf16 run on cuDNN (NHWC tensors, KRSC = OHWI filters, group
 // count, cross-correlation, compute type float), float32 with TF32 only when
-// allow_tf32() is on, bf16 on tensor cores with float32 accumulation. The
+// `allow_tf32` (the engine passes its switch, engine/device.h), bf16 on tensor
+// cores with float32 accumulation. The
 // algorithm for each direction is chosen once per shape, dtype, math mode and
 // operand alignment by timing every candidate (cudnnFind*AlgorithmEx), then
 // cached; workspaces come from the stream-ordered pool. float64 runs on direct
@@ -24,10 +26,11 @@ namespace motive::cuda {
 using cpu::Conv2dShape;
 
 template <class T>
-void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y);
+void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y,
+                    bool allow_tf32);
 
 template <class T>
 void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, T* dx, T* dw,
-                     T* db);
+                     T* db, bool allow_tf32);
 
 }  // namespace motive::cuda

@@ -5,7 +5,6 @@
 #include <ostream>
 #include <type_traits>
 
-#include "engine/device.h"
 #include "kernels/bf16.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/matmul.h"
@@ -85,7 +84,7 @@ Operand operand(int64_t rows, int64_t cols, MatrixView v, const Problem& p) {
 
 template <class T>
 void run(const Problem& p, const T* a, int64_t a_batch, const T* b, int64_t b_batch, T* c,
-         int64_t c_row_stride, int64_t c_batch, bool accumulate) {
+         int64_t c_row_stride, int64_t c_batch, bool accumulate, bool allow_tf32) {
   if (p.batch == 0 || p.m == 0 || p.n == 0) return;
   if (p.k == 0) {  // an empty sum: C = 0, or unchanged when accumulating
     if (!accumulate) {
@@ -102,7 +101,7 @@ void run(const Problem& p, const T* a, int64_t a_batch, const T* b, int64_t b_ba
   constexpr cudaDataType type = f32 ? CUDA_R_32F : f64 ? CUDA_R_64F : CUDA_R_16BF;
   const cublasComputeType_t compute =
       f64 ? CUBLAS_COMPUTE_64F
-          : (f32 && allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F);
+          : (f32 && allow_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F);
   // The scalars' type is the compute type's: double for DGEMM, else float.
   const wide_t<T> alpha = 1, beta = accumulate ? 1 : 0;
   // Row-major C = A B is column-major C^T = B^T A^T: B plays cuBLAS's A.
@@ -125,32 +124,33 @@ void run(const Problem& p, const T* a, int64_t a_batch, const T* b, int64_t b_ba
 
 template <class T>
 void gemm(int64_t m, int64_t n, int64_t k, const T* a, MatrixView av, const T* b, MatrixView bv,
-          T* c, int64_t c_row_stride, bool accumulate) {
-  run<T>({1, m, n, k, av, bv}, a, 0, b, 0, c, c_row_stride, 0, accumulate);
+          T* c, int64_t c_row_stride, bool accumulate, bool allow_tf32) {
+  run<T>({1, m, n, k, av, bv}, a, 0, b, 0, c, c_row_stride, 0, accumulate, allow_tf32);
 }
 
 template <class T>
 void gemm_batched(int64_t batch, int64_t m, int64_t n, int64_t k, const T* a, MatrixView av,
                   int64_t a_batch, const T* b, MatrixView bv, int64_t b_batch, T* c,
-                  int64_t c_row_stride, int64_t c_batch, bool accumulate) {
-  run<T>({batch, m, n, k, av, bv}, a, a_batch, b, b_batch, c, c_row_stride, c_batch, accumulate);
+                  int64_t c_row_stride, int64_t c_batch, bool accumulate, bool allow_tf32) {
+  run<T>({batch, m, n, k, av, bv}, a, a_batch, b, b_batch, c, c_row_stride, c_batch, accumulate,
+         allow_tf32);
 }
 
 template void gemm<float>(int64_t, int64_t, int64_t, const float*, MatrixView, const float*,
-                          MatrixView, float*, int64_t, bool);
+                          MatrixView, float*, int64_t, bool, bool);
 template void gemm<double>(int64_t, int64_t, int64_t, const double*, MatrixView, const double*,
-                           MatrixView, double*, int64_t, bool);
+                           MatrixView, double*, int64_t, bool, bool);
 template void gemm_batched<float>(int64_t, int64_t, int64_t, int64_t, const float*, MatrixView,
                                   int64_t, const float*, MatrixView, int64_t, float*, int64_t,
-                                  int64_t, bool);
+                                  int64_t, bool, bool);
 template void gemm_batched<double>(int64_t, int64_t, int64_t, int64_t, const double*, MatrixView,
                                    int64_t, const double*, MatrixView, int64_t, double*, int64_t,
-                                   int64_t, bool);
+                                   int64_t, bool, bool);
 
 template void gemm<bf16>(int64_t, int64_t, int64_t, const bf16*, MatrixView, const bf16*,
-                         MatrixView, bf16*, int64_t, bool);
+                         MatrixView, bf16*, int64_t, bool, bool);
 template void gemm_batched<bf16>(int64_t, int64_t, int64_t, int64_t, const bf16*, MatrixView,
                                  int64_t, const bf16*, MatrixView, int64_t, bf16*, int64_t,
-                                 int64_t, bool);
+                                 int64_t, bool, bool);
 
 }  // namespace motive::cuda

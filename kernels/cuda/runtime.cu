@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/bf16.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/runtime.h"
 #include "kernels/layout.h"
