@@ -49,4 +49,11 @@ struct ImageDataset {
 // An ImageDataset as a Dataset (moved in: no copy of the pixels).
 std::shared_ptr<const Dataset> in_memory(ImageDataset ds);
 
+// The items of `source` whose label is one of `classes`, in their order,
+// relabelled by position in the list (classes[j] -> j, class names likewise),
+// keeping the first `limit` of them (-1: all). A view: no pixels are copied.
+// Throws motive::Error for a class the source does not have or one listed twice.
+std::shared_ptr<const Dataset> class_subset(std::shared_ptr<const Dataset> source,
+                                            const std::vector<int32_t>& classes, int64_t limit);
+
 }  // namespace motive

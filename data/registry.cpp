@@ -1,5 +1,6 @@
 #include "data/registry.h"
 
+#include <charconv>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -206,7 +207,36 @@ const std::vector<std::string>& data_set_names() {
   return names;
 }
 
-DataSplits open_data(const DataSpec& spec) {
+std::vector<int32_t> parse_class_list(const std::string& text) {
+  std::vector<int32_t> out;
+  if (text.empty()) return out;
+  const auto bad = [&] {
+    fail("classes '", text, "': expected class indices and ranges, e.g. 0-4, 5-9 or 0,2,7");
+  };
+  std::istringstream in(text);
+  for (std::string part; std::getline(in, part, ',');) {
+    const size_t dash = part.find('-');
+    int32_t first = 0, last = 0;
+    const auto number = [&](const std::string& s, int32_t& v) {
+      const char* end = s.data() + s.size();
+      const auto [ptr, ec] = std::from_chars(s.data(), end, v);
+      if (s.empty() || ec != std::errc() || ptr != end || v < 0) bad();
+    };
+    number(part.substr(0, dash), first);
+    last = first;
+    if (dash != std::string::npos) number(part.substr(dash + 1), last);
+    if (last < first || last - first > 1'000'000) bad();
+    for (int32_t c = first; c <= last; ++c) out.push_back(c);
+  }
+  if (text.back() == ',') bad();
+  return out;
+}
+
+DataSplits open_data(const DataSpec& spec_in) {
+  // With a class list the readers read whole splits; the limits then count
+  // the images the list keeps.
+  DataSpec spec = spec_in;
+  if (!spec.classes.empty()) spec.limit_train = spec.limit_test = -1;
   const std::string root = spec.root.empty() ? default_data_root() : spec.root;
   DataSplits out;
   out.name = spec.name;
@@ -226,7 +256,15 @@ DataSplits open_data(const DataSpec& spec) {
     for (const std::string& n : data_set_names()) known += (known.empty() ? "" : ", ") + n;
     fail("unknown data set '", spec.name, "': known are ", known);
   }
-  check_not_empty(spec, out);
+  if (!spec.classes.empty()) {
+    const int32_t all = out.train->num_classes();
+    out.train = class_subset(out.train, spec.classes, spec_in.limit_train);
+    out.test = class_subset(out.test, spec.classes, spec_in.limit_test);
+    out.description += " (" + std::to_string(spec.classes.size()) + " of its " +
+                       std::to_string(all) + " classes, relabelled 0-" +
+                       std::to_string(spec.classes.size() - 1) + ")";
+  }
+  check_not_empty(spec_in, out);
   if (!spec.augment) out.train_augment = out.test_augment;
 
   const Dataset& tr = *out.train;

@@ -32,6 +32,10 @@ struct DataSpec {
   std::string root;          // "" = default_data_root()
   int64_t limit_train = -1;  // keep the first N images of a split (-1: all)
   int64_t limit_test = -1;
+  // Keep only these classes, relabelled 0..k-1 in this order (empty: all);
+  // the limits then count the images kept. parse_class_list reads the
+  // command line's spelling.
+  std::vector<int32_t> classes;
   bool augment = true;       // false: the train split is transformed like the test split
   int64_t image_size = 224;  // image folders: the side images are cropped/resized to
   bool skip_bad = false;     // image folders: skip (and count) undecodable images
@@ -55,5 +59,9 @@ std::string default_data_root();
 std::string default_cache_dir();
 // The names open_data knows ("folder:PATH" stands for any folder).
 const std::vector<std::string>& data_set_names();
+
+// "0-4", "5-9", "0,2,4", "1-3,7" -> the class indices in that order; "" -> none
+// (all classes). Throws motive::Error naming the text for anything else.
+std::vector<int32_t> parse_class_list(const std::string& text);
 
 }  // namespace motive

@@ -114,6 +114,18 @@ TEST_CASE("while-improving stays motivated while the motivated loss strictly fal
   CHECK(policy.motivated_steps() == 7);
 }
 
+TEST_CASE("plateau:P fires after P base steps without a new low of the smoothed loss") {
+  auto policy = make("plateau:2", "steps:1");
+  // Smoothed (0.9 ema + 0.1 loss): 1, 0.95 (lows), 1.055, 1.1495 (2 stale:
+  // fires; the low restarts at 1.1495); a motivated step (ignored); 1.04455
+  // (a low), 1.140095, 1.2260855 (2 stale: fires again).
+  CHECK(run(policy, {1.0, 0.5, 2.0, 2.0, 9.0, 0.1, 2.0, 2.0, 9.0}) == "BBBBMBBBM");
+  CHECK(policy.activation_steps() == Steps{4, 8});
+  // A falling loss never stalls.
+  auto falling = make("plateau:1", "steps:1");
+  CHECK(run(falling, {5, 4, 3, 2, 1}) == "BBBBB");
+}
+
 TEST_CASE("always and never: the standalone models") {
   const std::vector<double> losses = {3, 2, 1, 2, 3, 2, 1};
   auto always = make("always", "steps:2");
@@ -216,6 +228,7 @@ TEST_CASE("state() resumes every policy exactly, also mid-activation") {
       {"loss-decrease:2", "steps:3"}, {"loss-decrease:1", "while-improving"},
       {"random-rate:0.2", "steps:3"}, {"random-count:40", "steps:3"},
       {"always", "steps:1"},          {"never", "steps:1"},
+      {"plateau:3", "steps:2"},
   };
   for (const PolicySpec& spec : specs) {
     CAPTURE(spec.trigger);
@@ -292,7 +305,8 @@ TEST_CASE("bad specs are one clear error naming the spec") {
     return std::string("no error");
   };
   const std::string expected_triggers =
-      ": unknown trigger; expected loss-decrease:K, random-rate:P, random-count:N, always, never";
+      ": unknown trigger; expected loss-decrease:K, plateau:P, random-rate:P, random-count:N, "
+      "always, never";
   CHECK(trigger_error("loss-decrese:3") == "trigger 'loss-decrese:3'" + expected_triggers);
   CHECK(trigger_error("") == "trigger ''" + expected_triggers);
   CHECK(trigger_error("always:1") == "trigger 'always:1'" + expected_triggers);

@@ -3,6 +3,7 @@
 // line an absent or unknown data set gives.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -92,4 +93,47 @@ TEST_CASE("mnist under the data root; absent or unknown data sets say what to do
       {"unknown data set 'imagenet'", "fashion-mnist, mnist, cifar10, cifar100", "folder:PATH"});
   spec.name = "folder:";
   check_mentions(error_of([&] { open_data(spec); }), {"unknown data set 'folder:'"});
+}
+
+TEST_CASE("class subsets: the classes listed, relabelled in order, the limits counting them") {
+  CHECK(parse_class_list("") == std::vector<int32_t>{});
+  CHECK(parse_class_list("5-9") == std::vector<int32_t>{5, 6, 7, 8, 9});
+  CHECK(parse_class_list("7,0-1,3") == std::vector<int32_t>{7, 0, 1, 3});
+  for (const char* bad : {"5-", "-3", "4-2", "a", "1,,2", "1,", "1-2-3", "-1"}) {
+    INFO(bad);
+    CHECK_THROWS_WITH_AS(parse_class_list(bad), doctest::Contains("expected class indices"),
+                         Error);
+  }
+  DataSpec spec;
+  spec.name = "fashion-mnist";
+  const DataSplits all = open_data(spec);
+  spec.classes = parse_class_list("9,5-6");
+  spec.limit_train = 300;
+  spec.limit_test = 50;
+  const DataSplits data = open_data(spec);
+  CHECK(data.train->size() == 300);
+  CHECK(data.test->size() == 50);
+  CHECK(data.train->num_classes() == 3);
+  CHECK(data.train->class_names() == std::vector<std::string>{"Ankle boot", "Sandal", "Shirt"});
+  check_mentions(data.description, {"3 of its 10 classes, relabelled 0-2", "300 train / 50 test"});
+  // Item by item: the kept images of the full split in order, labels mapped 9->0, 5->1, 6->2.
+  std::vector<uint8_t> scratch, scratch_all;
+  int64_t source = 0, counts[3] = {0, 0, 0};
+  for (int64_t i = 0; i < data.train->size(); ++i) {
+    while (all.train->label(source) != 9 && all.train->label(source) != 5 &&
+           all.train->label(source) != 6)
+      ++source;
+    const int32_t expected = all.train->label(source) == 9 ? 0 : all.train->label(source) == 5 ? 1 : 2;
+    CHECK(data.train->label(i) == expected);
+    const ImageView kept = data.train->image(i, scratch), orig = all.train->image(source, scratch_all);
+    CHECK(std::equal(kept.pixels, kept.pixels + 28 * 28, orig.pixels));
+    ++counts[data.train->label(i)];
+    ++source;
+  }
+  CHECK(counts[0] + counts[1] + counts[2] == 300);
+  CHECK(counts[0] > 50);
+  spec.classes = {3, 12};
+  CHECK_THROWS_WITH_AS(open_data(spec), doctest::Contains("class 12 is not in the data set"), Error);
+  spec.classes = {3, 3};
+  CHECK_THROWS_WITH_AS(open_data(spec), doctest::Contains("class 3 is listed twice"), Error);
 }

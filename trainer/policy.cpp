@@ -4,6 +4,13 @@
 // * A step either continues the current activation, starts a new one, or
 //   trains the base. "Candidate" steps below are the ones not continuing an
 //   activation; only they can start one.
+// * plateau:P also looks at base steps only. Their losses are smoothed with an
+//   exponential moving average (ema = 0.9 ema + 0.1 loss, the first loss as
+//   it is); a base step whose average is strictly below the lowest so far is
+//   an improvement and resets the count of stale base steps, any other adds
+//   one. When P base steps in a row brought no improvement the next step
+//   starts an activation, the count restarts from 0 and the lowest average
+//   becomes the current one, so the next activation needs P more stale steps.
 // * loss-decrease:K looks at base steps only. After each base step the streak
 //   grows when its loss is strictly below the previous base step's loss and
 //   drops to 0 otherwise (the first base step has nothing to compare with:
@@ -41,7 +48,7 @@ namespace motive {
 
 namespace {
 
-enum class Trigger { LossDecrease, RandomRate, RandomCount, Always, Never };
+enum class Trigger { LossDecrease, RandomRate, RandomCount, Always, Never, Plateau };
 enum class Duration { Steps, WhileImproving };
 
 // Philox keys of the policy's two random streams, so they are independent of
@@ -51,7 +58,9 @@ constexpr uint64_t kCountStream = 0x706f6c6963792d63ull;  // "policy-c"
 
 // Bumped when the layout of state() changes, so an old checkpoint is refused
 // with a clear message instead of being misread.
-constexpr double kStateVersion = 1;
+constexpr double kStateVersion = 2;
+// plateau:P's smoothing: ema = kPlateauDecay ema + (1 - kPlateauDecay) loss.
+constexpr double kPlateauDecay = 0.9;
 
 // Parses all of `text` as a T (integer or double); false on any leftover.
 template <class T>
@@ -83,7 +92,7 @@ struct MotivationPolicy::Impl {
   std::string trigger_spec, duration_spec;
   Trigger trigger = Trigger::Never;
   Duration duration = Duration::Steps;
-  int64_t k = 0;       // loss-decrease:K
+  int64_t k = 0;       // loss-decrease:K, plateau:P
   double p = 0;        // random-rate:P
   int64_t m = 1;       // steps:M
   int64_t total_steps = 0;
@@ -100,6 +109,8 @@ struct MotivationPolicy::Impl {
   int64_t done_in_activation = 0;   // motivated steps run in the current activation
   bool has_prev_motivated = false;  // previous motivated loss, when there is one
   double prev_motivated_loss = 0;
+  double ema = 0;                   // plateau: smoothed base loss (valid with has_prev_base)
+  double best_ema = 0;              // plateau: its lowest value since the last activation
   std::vector<int64_t> activation_steps;
   std::vector<int64_t> count_indices;  // random-count: sorted activation indices
 
@@ -115,9 +126,10 @@ void MotivationPolicy::Impl::parse_trigger(const std::string& spec) {
   bool has_arg = false;
   split_spec(spec, name, arg, has_arg);
   const auto bad = [&](const std::string& why) { fail("trigger '", spec, "': ", why); };
-  if (name == "loss-decrease" && has_arg) {
-    if (!parse_number(arg, k) || k < 1) bad("K must be an integer >= 1");
-    trigger = Trigger::LossDecrease;
+  if ((name == "loss-decrease" || name == "plateau") && has_arg) {
+    if (!parse_number(arg, k) || k < 1)
+      bad(name == "plateau" ? "P must be an integer >= 1" : "K must be an integer >= 1");
+    trigger = name == "plateau" ? Trigger::Plateau : Trigger::LossDecrease;
   } else if (name == "random-rate" && has_arg) {
     // from_chars also accepts "nan" and "inf"; the range test rejects both.
     if (!parse_number(arg, p) || !(p >= 0 && p <= 1)) bad("P must be a probability in [0, 1]");
@@ -134,7 +146,8 @@ void MotivationPolicy::Impl::parse_trigger(const std::string& spec) {
   } else if (spec == "never") {
     trigger = Trigger::Never;
   } else {
-    bad("unknown trigger; expected loss-decrease:K, random-rate:P, random-count:N, always, never");
+    bad("unknown trigger; expected loss-decrease:K, plateau:P, random-rate:P, random-count:N, "
+        "always, never");
   }
 }
 
@@ -171,6 +184,7 @@ void MotivationPolicy::Impl::draw_count_indices(int64_t n) {
 bool MotivationPolicy::Impl::starts_activation() const {
   switch (trigger) {
     case Trigger::LossDecrease:
+    case Trigger::Plateau:
       return armed;
     case Trigger::RandomRate: {
       // 32 random bits: P has a resolution of 2^-32, and P = 1 always fires.
@@ -234,6 +248,19 @@ void MotivationPolicy::observe(double loss) {
       s.armed = true;
       s.streak = 0;
     }
+  } else if (s.trigger == Trigger::Plateau) {
+    // `streak` counts the stale base steps here.
+    s.ema = s.has_prev_base ? kPlateauDecay * s.ema + (1 - kPlateauDecay) * loss : loss;
+    const bool improved = !s.has_prev_base || s.ema < s.best_ema;
+    s.has_prev_base = true;
+    if (improved) {
+      s.best_ema = s.ema;
+      s.streak = 0;
+    } else if (++s.streak >= s.k) {
+      s.armed = true;
+      s.streak = 0;
+      s.best_ema = s.ema;
+    }
   }
   ++s.step;
 }
@@ -272,7 +299,9 @@ std::vector<double> MotivationPolicy::state() const {
                              s.continuing ? 1.0 : 0.0,
                              static_cast<double>(s.done_in_activation),
                              s.has_prev_motivated ? 1.0 : 0.0,
-                             s.prev_motivated_loss};
+                             s.prev_motivated_loss,
+                             s.ema,
+                             s.best_ema};
   for (const auto* list : {&s.activation_steps, &s.count_indices}) {
     out.push_back(static_cast<double>(list->size()));
     for (int64_t v : *list) out.push_back(static_cast<double>(v));
@@ -304,7 +333,7 @@ void MotivationPolicy::load_state(const std::vector<double>& state) {
 
   Impl n = *impl_;  // the spec stays; only a fully valid state replaces the old one
   MOTIVE_CHECK(next() == kStateVersion, "motivation policy state: unknown version ", state[0]);
-  MOTIVE_CHECK(next_int("trigger", 0, 4) == static_cast<int64_t>(n.trigger) &&
+  MOTIVE_CHECK(next_int("trigger", 0, 5) == static_cast<int64_t>(n.trigger) &&
                    next_int("duration", 0, 1) == static_cast<int64_t>(n.duration),
                "motivation policy state: saved for another trigger or duration than '",
                describe(), "'");
@@ -318,6 +347,8 @@ void MotivationPolicy::load_state(const std::vector<double>& state) {
   n.done_in_activation = next_int("activation length", 0, kMax);
   n.has_prev_motivated = next_int("flag", 0, 1) != 0;
   n.prev_motivated_loss = next_loss("previous motivated loss");
+  n.ema = next_loss("smoothed base loss");
+  n.best_ema = next_loss("lowest smoothed base loss");
   for (auto* list : {&n.activation_steps, &n.count_indices}) {
     const int64_t size = next_int("list length", 0, static_cast<double>(state.size()));
     list->resize(static_cast<size_t>(size));

@@ -1,9 +1,14 @@
-// The motivation policy (DESIGN.md "Motivation policy"): which model trains
-// each step. A policy is a trigger (when an activation starts) and a duration
-// (how long the motivated model then trains):
+// The motivation policy (README "Training"): which model trains each step. A
+// policy is a trigger (when an activation starts) and a duration (how long the
+// motivated model then trains):
 //   triggers   loss-decrease:K   the base training loss was strictly lower than
 //                                the previous base step's, K times in a row
-//                                (the streak resets after an activation)
+//                                (the streak resets after an activation): the
+//                                paper's rule, motivation while the base learns
+//              plateau:P         the base's smoothed loss has not reached a new
+//                                low for P base steps: motivation when the base
+//                                stalls, for runs where loss-decrease fires too
+//                                often on noisy losses
 //              random-rate:P     each base step activates independently with
 //                                probability P (paper ablation A)
 //              random-count:N    exactly N activations at uniformly random step

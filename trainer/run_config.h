@@ -19,6 +19,7 @@ struct RunConfig {
   std::string data_root;     // "" = default_data_root()
   int64_t limit_train = -1;  // first N images of a split (-1: all)
   int64_t limit_test = -1;
+  std::string classes;  // a subset of the classes, relabelled 0..k-1 ("0-4"; "" = all)
   bool augment = true;  // the data set's standard training augmentation
   // the models (models/registry.h names), smallest first: the base, the models
   // between (a chain of three or more: --models), the motivated model; and the
@@ -75,6 +76,7 @@ struct RunConfig {
     visit("data_root", c.data_root);
     visit("limit_train", c.limit_train);
     visit("limit_test", c.limit_test);
+    visit("classes", c.classes);
     visit("augment", c.augment);
     visit("base", c.base);
     visit("middle", c.middle);

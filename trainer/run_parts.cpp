@@ -19,6 +19,7 @@ DataSplits open_run_data(const RunConfig& config) {
   spec.root = config.data_root;
   spec.limit_train = config.limit_train;
   spec.limit_test = config.limit_test;
+  spec.classes = parse_class_list(config.classes);
   spec.augment = config.augment;
   return open_data(spec);
 }

@@ -120,6 +120,10 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--limit-train", c.limit_train, "first N training images (-1: all)")
       ->check(limit);
   cmd->add_option("--limit-test", c.limit_test, "first N test images (-1: all)")->check(limit);
+  cmd->add_option("--classes", c.classes,
+                  "train and test on these classes only, relabelled 0..k-1 in the order given "
+                  "(0-4, 5-9, 0,2,7): e.g. pre-train on some classes and fine-tune on the "
+                  "others; the limits count the images kept");
   cmd->add_flag("!--no-augment", c.augment,
                 "train on the images as they are (default: the data set's standard augmentation, "
                 "e.g. random crop and flip)");
