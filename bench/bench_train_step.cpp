@@ -59,4 +59,38 @@ static void BM_ResNet18CifarTrainStep(benchmark::State& state) {
   state.counters["peak_MiB"] = static_cast<double>(memory_stats().peak_bytes) / (1 << 20);
 }
 BENCHMARK(BM_ResNet18CifarTrainStep)->Arg(16)->Unit(benchmark::kMillisecond)->Iterations(2);
+
+// The train steps beside PyTorch's (bench/peers/pytorch_cpu_train.py step,
+// tools/bench.sh): resnet20 and resnet20x0.5 on Fashion-MNIST-sized input
+// (batch 128, 28x28x1) and resnet18-cifar at batch 32 (32x32x3); SGD as the
+// trainer's (momentum 0.9, weight decay 5e-4 except norms and biases), labels
+// i % 10, one untimed step first.
+static void BM_ResNetStep(benchmark::State& state, const char* name, int64_t batch, int64_t size,
+                          int64_t channels) {
+  Generator gen(0);
+  const ResNet model(resnet_preset(name, {channels, 10}), gen);
+  SGD opt(0.1, 0.9, 0, 5e-4);
+  opt.add_params(model.parameters(), DecayRule::ExcludeNormAndBias);
+  const Tensor x = randn({batch, size, size, channels}, gen);
+  Tensor y = Tensor::empty({batch}, DType::I32);
+  for (int64_t i = 0; i < batch; ++i) y.set({i}, static_cast<double>(i % 10));
+  const auto step = [&] {
+    opt.zero_grad();
+    cross_entropy(model.forward(x, true), y).backward();
+    opt.step();
+  };
+  step();
+  for (auto _ : state) step();
+  const double images = static_cast<double>(batch * state.iterations());
+  state.counters["images/s"] = benchmark::Counter(images, benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      3.0 * static_cast<double>(model.flops_per_image(size, size)) * images * 1e-9,
+      benchmark::Counter::kIsRate);
+}
+BENCHMARK_CAPTURE(BM_ResNetStep, resnet20, "resnet20", 128, 28, 1)
+    ->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ResNetStep, resnet20x0.5, "resnet20x0.5", 128, 28, 1)
+    ->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ResNetStep, resnet18-cifar, "resnet18-cifar", 32, 32, 3)
+    ->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
 BENCHMARK_MAIN();
