@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -57,10 +58,14 @@ struct Segment {
 //   acc[i][j] = (bias[j*L..] or 0) + sum over segments s and k < depth of
 //               a[s.a + i*a_i + k*a_k] * b[s.b + k*b_k + j*L .. + L)
 // and stores it to out + i*out_i + j*L (adding what is there when accumulate).
-template <class T, int L, int MR, int NR>
-void tile(const T* a, int64_t a_i, int64_t a_k, const T* b, int64_t b_k, const Segment* segs,
+// AI, when not 0, is a_i known at compile time: the MR row addresses are then
+// one pointer plus constant displacements, where a run-time a_i needs a
+// register per row (and spills some of them).
+template <class T, int L, int MR, int NR, int AI>
+void tile(const T* a, int64_t a_i_arg, int64_t a_k, const T* b, int64_t b_k, const Segment* segs,
           int nsegs, int64_t depth, T* out, int64_t out_i, const T* bias, bool accumulate) {
   using V = simd::vec_t<T, L>;
+  const int64_t a_i = AI != 0 ? AI : a_i_arg;
   V acc[MR][NR];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
@@ -94,21 +99,51 @@ template <class T>
 using TileFn = void (*)(const T*, int64_t, int64_t, const T*, int64_t, const Segment*, int,
                         int64_t, T*, int64_t, const T*, bool);
 
-template <class T, int L, int NR, size_t... M>
+template <class T, int L, int NR, int AI, size_t... M>
 constexpr std::array<TileFn<T>, sizeof...(M)> tile_table(std::index_sequence<M...>) {
-  return {&tile<T, L, static_cast<int>(M) + 1, NR>...};
+  return {&tile<T, L, static_cast<int>(M) + 1, NR, AI>...};
 }
 
-// The tile function for (lanes, nr, mr), mr in [1, max_rows(nr)].
+// All mr in [1, max_rows(NR)] for one (L, NR, AI).
+template <class T, int L, int NR, int AI>
+const TileFn<T>* tiles() {
+  static constexpr auto table =
+      tile_table<T, L, NR, AI>(std::make_index_sequence<max_rows(NR)>());
+  return table.data();
+}
+
+// The tile function for (lanes, nr, mr), mr in [1, max_rows(nr)], specialised
+// for the row strides of ResNet's float layers (1 in backward filter; the
+// channel counts 8..64 at stride 1, twice them at stride 2); double (the
+// gradient checks) and other strides take the run-time one.
 template <class T>
-TileFn<T> tile_fn(int lanes, int nr, int64_t mr) {
+TileFn<T> tile_fn(int lanes, int nr, int64_t mr, int64_t a_i) {
   constexpr int kFull = kLanes<T>, kHalf = kLanes<T> / 2;
-  static constexpr auto full1 = tile_table<T, kFull, 1>(std::make_index_sequence<kMaxRows1>());
-  static constexpr auto full2 = tile_table<T, kFull, 2>(std::make_index_sequence<kMaxRows2>());
-  static constexpr auto half1 = tile_table<T, kHalf, 1>(std::make_index_sequence<kMaxRows1>());
-  static constexpr auto half2 = tile_table<T, kHalf, 2>(std::make_index_sequence<kMaxRows2>());
-  const auto& table = lanes == kFull ? (nr == 1 ? full1.data() : full2.data())
-                                     : (nr == 1 ? half1.data() : half2.data());
+  const TileFn<T>* table = nullptr;
+  if constexpr (std::is_same_v<T, float>) {
+    if (lanes == kFull && nr == 1) {
+      table = a_i == 1    ? tiles<T, kFull, 1, 1>()
+              : a_i == 16 ? tiles<T, kFull, 1, 16>()
+              : a_i == 32 ? tiles<T, kFull, 1, 32>()
+              : a_i == 64 ? tiles<T, kFull, 1, 64>()
+                          : nullptr;
+    } else if (lanes == kFull && nr == 2) {
+      table = a_i == 1     ? tiles<T, kFull, 2, 1>()
+              : a_i == 32  ? tiles<T, kFull, 2, 32>()
+              : a_i == 64  ? tiles<T, kFull, 2, 64>()
+              : a_i == 128 ? tiles<T, kFull, 2, 128>()
+                           : nullptr;
+    } else if (lanes == kHalf && nr == 1) {
+      table = a_i == 1    ? tiles<T, kHalf, 1, 1>()
+              : a_i == 8  ? tiles<T, kHalf, 1, 8>()
+              : a_i == 16 ? tiles<T, kHalf, 1, 16>()
+                          : nullptr;
+    }
+  }
+  if (table == nullptr) {
+    table = lanes == kFull ? (nr == 1 ? tiles<T, kFull, 1, 0>() : tiles<T, kFull, 2, 0>())
+                           : (nr == 1 ? tiles<T, kHalf, 1, 0>() : tiles<T, kHalf, 2, 0>());
+  }
   return table[mr - 1];
 }
 
@@ -231,7 +266,8 @@ void direct_conv_forward(const Conv2dShape& s, const T* x, const T* w, const T* 
       T* y_row = y + (n * win.h_out + oh) * win.w_out * c_out;
       for (int64_t cb = 0; cb < blocks; ++cb)
         split_tiles(win.w_out, max_rows(nr), [&](int64_t ow0, int64_t mr) {
-          tile_fn<T>(lanes, nr, mr)(xp + ow0 * win.stride * c_in, win.stride * c_in, 1,
+          tile_fn<T>(lanes, nr, mr, win.stride * c_in)(xp + ow0 * win.stride * c_in,
+                                                       win.stride * c_in, 1,
                                     wp.data() + cb * taps * c_in * block, block, segs.data(),
                                     static_cast<int>(segs.size()), c_in,
                                     y_row + ow0 * c_out + cb * block, c_out,
@@ -298,7 +334,7 @@ void direct_conv_backward_data(const Conv2dShape& s, const T* w, const T* dy, T*
         T* dx_row = dx + ((n * win.h + ih) * win.w + r) * c_in;
         for (int64_t cb = 0; cb < blocks; ++cb)
           split_tiles(columns(r), max_rows(nr), [&](int64_t j0, int64_t mr) {
-            tile_fn<T>(lanes, nr, mr)(dyp + j0 * c_out, c_out, 1,
+            tile_fn<T>(lanes, nr, mr, c_out)(dyp + j0 * c_out, c_out, 1,
                                       wq.data() + cb * taps * c_out * block, block, segs.data(),
                                       static_cast<int>(segs.size()), c_out,
                                       dx_row + j0 * st * c_in + cb * block, st * c_in, nullptr,
@@ -340,7 +376,7 @@ void direct_conv_backward_filter(const Conv2dShape& s, const T* x, const T* dy, 
       const std::vector<Segment>& segs = tap_segs[tap];
       split_tiles(c_out, max_rows(nr), [&](int64_t co0, int64_t mr) {
         for (int64_t cb = 0; cb < blocks; ++cb)
-          tile_fn<T>(lanes, nr, mr)(dy_img + co0, 1, c_out, xp + cb * block, st * c_in,
+          tile_fn<T>(lanes, nr, mr, 1)(dy_img + co0, 1, c_out, xp + cb * block, st * c_in,
                                     segs.data(), static_cast<int>(segs.size()), win.w_out,
                                     dw_t + (co0 * taps + tap) * c_in + cb * block, taps * c_in,
                                     nullptr, accumulate);
