@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <memory>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -236,7 +237,7 @@ void direct_conv_forward(const Conv2dShape& s, const T* x, const T* w, const T* 
   const int lanes = lanes_for<T>(c_out), nr = vectors_per_tile(c_out, lanes);
   const int64_t block = nr * lanes, blocks = c_out / block;
   // wp[cb][tap][ci][block]: one contiguous stream per channel block.
-  std::vector<T> wp(static_cast<size_t>(c_out * taps * c_in));
+  const std::unique_ptr<T[]> wp(new T[static_cast<size_t>(c_out * taps * c_in)]);
   const FilterStrides ws(s);
   for (int64_t cb = 0; cb < blocks; ++cb)
     for (int64_t t = 0; t < taps; ++t)
@@ -268,7 +269,7 @@ void direct_conv_forward(const Conv2dShape& s, const T* x, const T* w, const T* 
         split_tiles(win.w_out, max_rows(nr), [&](int64_t ow0, int64_t mr) {
           tile_fn<T>(lanes, nr, mr, win.stride * c_in)(xp + ow0 * win.stride * c_in,
                                                        win.stride * c_in, 1,
-                                    wp.data() + cb * taps * c_in * block, block, segs.data(),
+                                    wp.get() + cb * taps * c_in * block, block, segs.data(),
                                     static_cast<int>(segs.size()), c_in,
                                     y_row + ow0 * c_out + cb * block, c_out,
                                     bias ? bias + cb * block : nullptr, false);
@@ -284,7 +285,7 @@ void direct_conv_backward_data(const Conv2dShape& s, const T* w, const T* dy, T*
   const int lanes = lanes_for<T>(c_in), nr = vectors_per_tile(c_in, lanes);
   const int64_t block = nr * lanes, blocks = c_in / block;
   // wq[cb][tap][co][block]: the filter transposed per tap.
-  std::vector<T> wq(static_cast<size_t>(c_out * taps * c_in));
+  const std::unique_ptr<T[]> wq(new T[static_cast<size_t>(c_out * taps * c_in)]);
   const FilterStrides ws(s);
   for (int64_t cb = 0; cb < blocks; ++cb)
     for (int64_t t = 0; t < taps; ++t)
@@ -335,7 +336,7 @@ void direct_conv_backward_data(const Conv2dShape& s, const T* w, const T* dy, T*
         for (int64_t cb = 0; cb < blocks; ++cb)
           split_tiles(columns(r), max_rows(nr), [&](int64_t j0, int64_t mr) {
             tile_fn<T>(lanes, nr, mr, c_out)(dyp + j0 * c_out, c_out, 1,
-                                      wq.data() + cb * taps * c_out * block, block, segs.data(),
+                                      wq.get() + cb * taps * c_out * block, block, segs.data(),
                                       static_cast<int>(segs.size()), c_out,
                                       dx_row + j0 * st * c_in + cb * block, st * c_in, nullptr,
                                       false);
@@ -351,33 +352,41 @@ void direct_conv_backward_filter(const Conv2dShape& s, const T* x, const T* dy, 
   const int lanes = lanes_for<T>(c_in), nr = vectors_per_tile(c_in, lanes);
   const int64_t block = nr * lanes, blocks = c_in / block, w_size = c_out * taps * c_in;
   const int threads = threads_for(s.n, macs(s));
-  // Thread 0 sums into dw (dense OHWI), the others into their own partials.
-  std::vector<T> partial(static_cast<size_t>(w_size * (threads - 1)));
-  std::vector<PaddedRows<T>> pads;
-  for (int t = 0; t < threads; ++t)
-    pads.emplace_back(win.h, win.w, c_in, win.padding, right_margin(win));
-  const int64_t row = pads[0].row_pixels();
-  // Per tap, one segment per output row whose tap row lands inside the image.
+  // Thread 0 sums into dw (dense OHWI), the others into their own partials
+  // (fully written by each thread's first image, so left uninitialised).
+  const std::unique_ptr<T[]> partial(new T[static_cast<size_t>(w_size * (threads - 1))]);
+  // Per tap, the output columns [lo, hi) whose input column lands inside the
+  // image (the reduction runs over them: no padded copy of x is needed), and
+  // one segment per output row whose tap row lands inside.
   std::vector<std::vector<Segment>> tap_segs(static_cast<size_t>(taps));
-  for (int64_t tap = 0; tap < taps; ++tap)
+  std::vector<int64_t> tap_depth(static_cast<size_t>(taps));
+  for (int64_t tap = 0; tap < taps; ++tap) {
+    const int64_t kh = tap / win.k_w, kw = tap % win.k_w;
+    int64_t lo = 0, hi = win.w_out;
+    while (lo < hi && lo * st - win.padding + kw < 0) ++lo;
+    while (hi > lo && (hi - 1) * st - win.padding + kw >= win.w) --hi;
+    tap_depth[tap] = hi - lo;
     for (int64_t oh = 0; oh < win.h_out; ++oh) {
-      const int64_t ih = oh * st - win.padding + tap / win.k_w;
-      if (ih >= 0 && ih < win.h)
-        tap_segs[tap].push_back({oh * win.w_out * c_out, (ih * row + tap % win.k_w) * c_in});
+      const int64_t ih = oh * st - win.padding + kh;
+      if (ih >= 0 && ih < win.h && hi > lo)
+        tap_segs[tap].push_back({(oh * win.w_out + lo) * c_out,
+                                 (ih * win.w + lo * st - win.padding + kw) * c_in});
     }
+  }
   std::vector<char> started(static_cast<size_t>(threads), 0);
   for_each_image(s.n, threads, [&](int64_t n, int64_t t) {
-    const T* xp = pads[t].image(x, n);
+    const T* x_img = x + n * win.h * win.w * c_in;
     const T* dy_img = dy + n * win.h_out * win.w_out * c_out;
-    T* dw_t = t == 0 ? dw : partial.data() + (t - 1) * w_size;
+    T* dw_t = t == 0 ? dw : partial.get() + (t - 1) * w_size;
     const bool accumulate = started[t];
     started[t] = 1;
     for (int64_t tap = 0; tap < taps; ++tap) {
       const std::vector<Segment>& segs = tap_segs[tap];
       split_tiles(c_out, max_rows(nr), [&](int64_t co0, int64_t mr) {
         for (int64_t cb = 0; cb < blocks; ++cb)
-          tile_fn<T>(lanes, nr, mr, 1)(dy_img + co0, 1, c_out, xp + cb * block, st * c_in,
-                                    segs.data(), static_cast<int>(segs.size()), win.w_out,
+          tile_fn<T>(lanes, nr, mr, 1)(dy_img + co0, 1, c_out, x_img + cb * block, st * c_in,
+                                       segs.data(), static_cast<int>(segs.size()),
+                                       tap_depth[tap],
                                     dw_t + (co0 * taps + tap) * c_in + cb * block, taps * c_in,
                                     nullptr, accumulate);
       });

@@ -3,10 +3,12 @@
 // pixels, and a register tile of (pixels x channel vectors) accumulates one
 // FMA per (pixel, channel vector) and per (tap, input channel), reading the
 // input where it lies (a broadcast per pixel) and the filter packed once per
-// call as [tap][channel in][channel-out vector]. Horizontal padding comes from
-// a copy of each image with zero margins, kept in the thread's cache;
-// vertical padding skips the taps that fall outside. A 1x1 convolution is a
-// plain GEMM here (one tap), strided or not.
+// call as [tap][channel in][channel-out vector]. Vertical padding skips the
+// taps that fall outside; horizontal padding comes from a copy of each image
+// with zero margins, kept in the thread's cache (forward, backward data), or
+// from clipping each tap's range of columns (backward filter, whose reduction
+// runs along the row). A 1x1 convolution is a plain GEMM here (one tap),
+// strided or not.
 //
 // - forward:         y[pixel, co] vectorised over c_out;
 // - backward data:   dx[pixel, ci] vectorised over c_in, gathered per input
