@@ -80,6 +80,10 @@ if ! PY=$(bash tools/peer-env.sh 2>/dev/null | tail -n 1) || [[ ! -x "$PY" ]]; t
 fi
 cmake --build build -j2 --target bench_train_step bench_conv trainer >/dev/null
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+# Both sides wait passively between parallel regions unless told otherwise:
+# the trainer's default (trainer/main.cpp), and what a machine shared with
+# other jobs needs (spinning threads there cost several-fold).
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 peer=bench/peers/pytorch_cpu_train.py
 for m in resnet20 resnet20x0.5 resnet18-cifar; do
   build/bin/bench_train_step --benchmark_filter="BM_ResNetStep/$m/" --benchmark_format=json \
@@ -96,12 +100,13 @@ build/bin/trainer train --device cpu --limit-train 12000 --limit-test 2000 --qui
   >/dev/null
 build/bin/bench_conv --benchmark_filter='FmaPeak|GemmRate|ResNet20Conv' --benchmark_format=json \
   --benchmark_out=build/bench/conv_shapes.json --benchmark_out_format=json >/dev/null
-python3 - "$OMP_NUM_THREADS" <<'PY'
+python3 - "$OMP_NUM_THREADS" "$OMP_WAIT_POLICY" <<'PY'
 import datetime, json, sys
 def load(path):
     return json.load(open(path))
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-print(f"\nCPU training, {sys.argv[1]} threads, fp32, {datetime.date.today()}, {cpu}")
+print(f"\nCPU training, {sys.argv[1]} threads, OMP_WAIT_POLICY={sys.argv[2]}, fp32, "
+      f"{datetime.date.today()}, {cpu}, load average {open('/proc/loadavg').read().split()[0]}")
 print("\n| run | motive img/s | PyTorch img/s | motive / PyTorch |")
 print("|---|---|---|---|")
 ours = load("build/bench/job/summary.json")["images_per_second"]
