@@ -14,6 +14,7 @@
 #include "engine/flops.h"
 #include "engine/ops.h"
 #include "engine/random.h"
+#include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/simd.h"
 
 using namespace motive;
@@ -94,23 +95,24 @@ void BM_GemmRate(benchmark::State& state) {
       benchmark::Counter(2.0 * n * n * n * state.iterations() * 1e-9, benchmark::Counter::kIsRate);
 }
 
-// One conv of resnet20 (batch 128, 28x28 input): forward, then backward for
-// the filter and, except for the stem, the input.
+// One conv of resnet20 (batch 128, 28x28 input) through the CPU kernels on
+// preallocated buffers: forward, then backward for the filter and, except for
+// the stem, the input (the op's autograd bookkeeping, which adds a leaf's
+// gradient into its buffer, is left out: it would dominate the 1x1 rows).
 void BM_ResNet20Conv(benchmark::State& state, int64_t hw, int64_t c_in, int64_t c_out,
                      int64_t k, int64_t stride) {
   constexpr int64_t kBatch = 128;
   Generator gen(0);
   const bool stem = c_in == 1;
-  Tensor x = randn({kBatch, hw, hw, c_in}, gen);
-  if (!stem) x.requires_grad_();
-  Tensor w = (randn({c_out, k, k, c_in}, gen) * 0.1).requires_grad_();
-  const Conv2dOptions opt{stride, k / 2, 1, 1};
   const int64_t out = (hw + 2 * (k / 2) - k) / stride + 1;
-  const Tensor seed = randn({kBatch, out, out, c_out}, gen);
+  const cpu::Conv2dShape s{kBatch, c_in, c_out, 1, {hw, hw, out, out, k, k, stride, k / 2, 1}};
+  const Tensor x = randn({kBatch, hw, hw, c_in}, gen), w = randn({c_out, k, k, c_in}, gen) * 0.1;
+  const Tensor dy = randn({kBatch, out, out, c_out}, gen);
+  Tensor y = Tensor::empty(dy.shape()), dx = Tensor::empty(x.shape()), dw = Tensor::empty(w.shape());
   for (auto _ : state) {
-    if (!stem) x.zero_grad();
-    w.zero_grad();
-    conv2d(x, w, Tensor(), opt).backward(seed);
+    cpu::conv2d_forward<float>(s, x.data<float>(), w.data<float>(), nullptr, y.data<float>());
+    cpu::conv2d_backward<float>(s, x.data<float>(), w.data<float>(), dy.data<float>(),
+                                stem ? nullptr : dx.data<float>(), dw.data<float>(), nullptr);
   }
   const double flops = (stem ? 2.0 : 3.0) *
                        static_cast<double>(conv2d_flops(kBatch, out, out, c_out, k, k, c_in));
