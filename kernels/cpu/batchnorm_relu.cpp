@@ -11,6 +11,39 @@ namespace {
 // Below this many elements one thread does the elementwise passes.
 constexpr int64_t kParallelMin = 1 << 15;
 
+// The elementwise passes call body(i, lane) for every element i of the
+// [rows, c] array, `lane` indexing per-channel constants laid out by
+// per_lane(). Rows shorter than kRun whose length divides it (8 channels)
+// run as one flat loop over runs of kRun elements with the constants repeated
+// kRun / c times, so the vector loop is not cut short at every row.
+constexpr int64_t kRun = 16;
+bool flat(int64_t c) { return c < kRun && kRun % c == 0; }
+
+template <class T>
+std::vector<T> per_lane(const std::vector<T>& v) {
+  const int64_t c = static_cast<int64_t>(v.size());
+  if (!flat(c)) return v;
+  std::vector<T> out(static_cast<size_t>(kRun));
+  for (int64_t l = 0; l < kRun; ++l) out[l] = v[l % c];
+  return out;
+}
+
+template <class F>
+void for_each_element(int64_t rows, int64_t c, const F& body) {
+  const int64_t n = rows * c;
+  if (flat(c)) {
+    const int64_t runs = n / kRun;
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+    for (int64_t r = 0; r < runs; ++r)
+      for (int64_t l = 0; l < kRun; ++l) body(r * kRun + l, l);
+    for (int64_t i = runs * kRun; i < n; ++i) body(i, i % kRun);
+  } else {
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t ch = 0; ch < c; ++ch) body(r * c + ch, ch);
+  }
+}
+
 // The per-channel affine map (x - mean) * rstd * gamma + beta as scale and shift.
 template <class T>
 void fold(int64_t c, const T* mean, const T* rstd, const T* gamma, int64_t gs, const T* beta,
@@ -47,24 +80,19 @@ void batch_norm_relu_forward(int64_t rows, int64_t c, const T* x, const T* mean,
                              const T* residual, T* y) {
   std::vector<T> scale, shift;
   fold(c, mean, rstd, gamma, gs, beta, bs, scale, shift);
-  const T* const k = scale.data();
-  const T* const s = shift.data();
-#pragma omp parallel for schedule(static) if (rows * c > kParallelMin)
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* xr = x + r * c;
-    T* yr = y + r * c;
-    if (residual) {
-      const T* rr = residual + r * c;
-      for (int64_t ch = 0; ch < c; ++ch) {
-        const T v = xr[ch] * k[ch] + s[ch] + rr[ch];
-        yr[ch] = v > T(0) ? v : T(0);
-      }
-    } else {
-      for (int64_t ch = 0; ch < c; ++ch) {
-        const T v = xr[ch] * k[ch] + s[ch];
-        yr[ch] = v > T(0) ? v : T(0);
-      }
-    }
+  const std::vector<T> k_lane = per_lane(scale), s_lane = per_lane(shift);
+  const T* const k = k_lane.data();
+  const T* const s = s_lane.data();
+  if (residual) {
+    for_each_element(rows, c, [=](int64_t i, int64_t l) {
+      const T v = x[i] * k[l] + s[l] + residual[i];
+      y[i] = v > T(0) ? v : T(0);
+    });
+  } else {
+    for_each_element(rows, c, [=](int64_t i, int64_t l) {
+      const T v = x[i] * k[l] + s[l];
+      y[i] = v > T(0) ? v : T(0);
+    });
   }
 }
 
@@ -118,24 +146,19 @@ void batch_norm_relu_backward(int64_t rows, int64_t c, const T* x, const T* y, c
     kb[ch] = k[ch] * b;
     shift[ch] = k[ch] * (b * mean[ch] - a);
   }
-  const T* const kp = k.data();
-  const T* const kbp = kb.data();
-  const T* const sp = shift.data();
-#pragma omp parallel for schedule(static) if (rows * c > kParallelMin)
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* xr = x + r * c;
-    T* dxr = dx + r * c;
-    if (dres) {
-      const T* dr = dres + r * c;
-      for (int64_t ch = 0; ch < c; ++ch) dxr[ch] = kp[ch] * dr[ch] - kbp[ch] * xr[ch] + sp[ch];
-    } else {
-      const T* gr_ = g + r * c;
-      const T* yr = y + r * c;
-      for (int64_t ch = 0; ch < c; ++ch) {
-        const T gr = yr[ch] > T(0) ? gr_[ch] : T(0);
-        dxr[ch] = kp[ch] * gr - kbp[ch] * xr[ch] + sp[ch];
-      }
-    }
+  const std::vector<T> k_lane = per_lane(k), kb_lane = per_lane(kb), shift_lane = per_lane(shift);
+  const T* const kp = k_lane.data();
+  const T* const kbp = kb_lane.data();
+  const T* const sp = shift_lane.data();
+  if (dres) {
+    for_each_element(rows, c, [=](int64_t i, int64_t l) {
+      dx[i] = kp[l] * dres[i] - kbp[l] * x[i] + sp[l];
+    });
+  } else {
+    for_each_element(rows, c, [=](int64_t i, int64_t l) {
+      const T gr = y[i] > T(0) ? g[i] : T(0);
+      dx[i] = kp[l] * gr - kbp[l] * x[i] + sp[l];
+    });
   }
 }
 
