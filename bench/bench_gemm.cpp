@@ -3,7 +3,7 @@
 // product at the same size, in the same run. Counter: GFLOP/s.
 #include <benchmark/benchmark.h>
 
-#include <Eigen/Core>
+#include "kernels/cpu/eigen.h"
 
 #include "engine/autograd.h"
 #include "engine/ops.h"

@@ -34,29 +34,65 @@ static void BM_DemoCnnTrainStep(benchmark::State& state) {
 }
 BENCHMARK(BM_DemoCnnTrainStep)->Arg(64)->Unit(benchmark::kMillisecond);
 
-static void BM_ResNet18CifarTrainStep(benchmark::State& state) {
-  const int64_t batch = state.range(0);
-  Generator gen(0);
-  const auto model = build_model(resnet_preset("resnet18-cifar", {3, 10}), gen);
-  SGD opt(0.1, 0.9, 0, 5e-4);
-  opt.add_params(model->parameters());
-  const Tensor x = randn({batch, 32, 32, 3}, gen);
-  Tensor y = Tensor::empty({batch}, DType::I32);
-  for (int64_t i = 0; i < batch; ++i) y.set({i}, static_cast<double>(i % 10));
-  const auto step = [&] {
+namespace {
+
+// A CIFAR-stem ResNet for 10 classes with SGD (lr 0.1, momentum 0.9, weight
+// decay 5e-4 under `decay`) on a fixed batch: randn input, labels i % 10.
+struct ResNetTraining {
+  Generator gen{0};
+  std::unique_ptr<Model> model;
+  SGD opt{0.1, 0.9, 0, 5e-4};
+  Tensor x, y;
+  ResNetTraining(const char* name, int64_t batch, int64_t size, int64_t channels, DecayRule decay)
+      : model(build_model(resnet_preset(name, {channels, 10}), gen)),
+        x(randn({batch, size, size, channels}, gen)),
+        y(Tensor::empty({batch}, DType::I32)) {
+    opt.add_params(model->parameters(), decay);
+    for (int64_t i = 0; i < batch; ++i) y.set({i}, static_cast<double>(i % 10));
+  }
+  void step() {
     opt.zero_grad();
     cross_entropy(model->forward(x, ForwardContext{true}), y).backward();
     opt.step();
-  };
-  step();  // momentum buffers and gradients exist from here on, as in a long run
+  }
+  // images/s and GFLOP/s (3x forward FLOPs) over the state's iterations.
+  void count(benchmark::State& state) const {
+    const double images = static_cast<double>(x.size(0) * state.iterations());
+    state.counters["images/s"] = benchmark::Counter(images, benchmark::Counter::kIsRate);
+    state.counters["GFLOP/s"] = benchmark::Counter(
+        3.0 * static_cast<double>(model->flops_per_image(x.size(1), x.size(2))) * images * 1e-9,
+        benchmark::Counter::kIsRate);
+  }
+};
+
+}  // namespace
+
+static void BM_ResNet18CifarTrainStep(benchmark::State& state) {
+  ResNetTraining t("resnet18-cifar", state.range(0), 32, 3, DecayRule::All);
+  t.step();  // momentum buffers and gradients exist from here on, as in a long run
   reset_peak_memory();
-  for (auto _ : state) step();
-  const double images = static_cast<double>(batch * state.iterations());
-  state.counters["images/s"] = benchmark::Counter(images, benchmark::Counter::kIsRate);
-  state.counters["GFLOP/s"] = benchmark::Counter(
-      3.0 * static_cast<double>(model->flops_per_image(32, 32)) * images * 1e-9,
-      benchmark::Counter::kIsRate);
+  for (auto _ : state) t.step();
+  t.count(state);
   state.counters["peak_MiB"] = static_cast<double>(memory_stats().peak_bytes) / (1 << 20);
 }
 BENCHMARK(BM_ResNet18CifarTrainStep)->Arg(16)->Unit(benchmark::kMillisecond)->Iterations(2);
+
+// The train steps beside PyTorch's (bench/peers/pytorch_cpu_train.py step,
+// tools/bench.sh): resnet20 and resnet20x0.5 on Fashion-MNIST-sized input
+// (batch 128, 28x28x1) and resnet18-cifar at batch 32 (32x32x3); SGD as the
+// trainer's (momentum 0.9, weight decay 5e-4 except norms and biases), labels
+// i % 10, one untimed step first.
+static void BM_ResNetStep(benchmark::State& state, const char* name, int64_t batch, int64_t size,
+                          int64_t channels) {
+  ResNetTraining t(name, batch, size, channels, DecayRule::ExcludeNormAndBias);
+  t.step();
+  for (auto _ : state) t.step();
+  t.count(state);
+}
+BENCHMARK_CAPTURE(BM_ResNetStep, resnet20, "resnet20", 128, 28, 1)
+    ->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ResNetStep, resnet20x0.5, "resnet20x0.5", 128, 28, 1)
+    ->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ResNetStep, resnet18-cifar, "resnet18-cifar", 32, 32, 3)
+    ->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
 BENCHMARK_MAIN();

@@ -64,6 +64,14 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b = Tensor(),
 Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                     const Tensor& running_mean, const Tensor& running_var, bool training,
                     double momentum = 0.1, double eps = 1e-5);
+// relu(batch_norm2d(x, ...) + residual), or relu(batch_norm2d(x, ...)) when
+// residual is undefined, as one op (engine/ops/batchnorm_relu.cpp): the tail
+// of a ResNet layer and of a block, one pass over the data instead of three
+// ops' passes, and relu's backward folded into batch norm's.
+Tensor batch_norm2d_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                         const Tensor& running_mean, const Tensor& running_var, bool training,
+                         const Tensor& residual = Tensor(), double momentum = 0.1,
+                         double eps = 1e-5);
 // Over the last dim; gamma/beta [D] (may be undefined).
 Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps = 1e-5);
 

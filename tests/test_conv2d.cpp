@@ -177,6 +177,44 @@ TEST_CASE("conv2d: float32 forward and backward match the naive reference") {
   }
 }
 
+// Shapes of the direct NHWC kernels (kernels/cpu/conv2d_direct.h: channel
+// counts that are multiples of 8): 3x3 and 1x1, stride 1 and 2 (a projection
+// shortcut), rows of several register tiles (width 19, 28), 8 and 16 channels
+// (half and full AVX-512 vectors), and two vectors per tile (32, 64).
+const std::vector<Case> kDirectCases = {
+    {{2, 6, 5, 8}, {8, 3, 3, 8}, {1, 1, 1, 1}, false},
+    {{2, 7, 19, 8}, {16, 3, 3, 8}, {2, 1, 1, 1}, true},
+    {{1, 5, 6, 16}, {8, 1, 1, 16}, {2, 0, 1, 1}, false},
+    {{1, 4, 5, 16}, {32, 1, 1, 16}, {1, 0, 1, 1}, false},
+};
+
+TEST_CASE("conv2d: direct NHWC kernels: float64 gradients match finite differences") {
+  Generator gen(14);
+  for (const Case& c : kDirectCases) check_case_gradients(c, gen);
+}
+
+TEST_CASE("conv2d: direct NHWC kernels: float32 forward and backward match the naive reference") {
+  Generator gen(15);
+  std::vector<Case> cases = kDirectCases;
+  cases.push_back({{3, 28, 28, 16}, {16, 3, 3, 16}, {1, 1, 1, 1}, false});
+  cases.push_back({{2, 14, 14, 32}, {64, 3, 3, 32}, {2, 1, 1, 1}, false});
+  cases.push_back({{2, 14, 14, 32}, {64, 1, 1, 32}, {2, 0, 1, 1}, false});
+  cases.push_back({{2, 7, 7, 64}, {64, 3, 3, 64}, {1, 1, 1, 1}, true});
+  cases.push_back({{2, 9, 9, 1}, {16, 3, 3, 1}, {1, 1, 1, 1}, false});  // a stem: forward only
+  for (const Case& c : cases) {
+    INFO(describe(c));
+    Tensor x = randn(c.x, gen).requires_grad_(), w = randn(c.w, gen).requires_grad_();
+    Tensor b = c.bias ? randn({c.w[0]}, gen).requires_grad_() : Tensor();
+    Tensor y = conv2d(x, w, b, c.opt);
+    const Tensor seed = randn(y.shape(), gen);
+    y.backward(seed);
+    const Reference ref(x, w, b, c.opt, seed);
+    CHECK(max_rel_error(y, as_tensor(ref.y, y.shape())) < 1e-4);
+    CHECK(max_rel_error(x.grad(), as_tensor(ref.dx, c.x)) < 1e-4);
+    CHECK(max_rel_error(w.grad(), as_tensor(ref.dw, c.w)) < 1e-4);
+  }
+}
+
 TEST_CASE("conv2d: a sub-block weight view puts its gradient exactly in the owner's sub-block") {
   Generator gen(12);
   // The motivated filter [6, 3, 3, 5]; the base uses outputs [0, 4) x inputs [0, 3).
@@ -202,6 +240,23 @@ TEST_CASE("conv2d: a sub-block weight view puts its gradient exactly in the owne
   CHECK(outside == 0.0);
   // The owner's data is untouched and the view still aliases it.
   CHECK(view.storage() == owner.storage());
+}
+
+TEST_CASE("conv2d: the direct kernels read a sub-block filter view in place") {
+  Generator gen(16);
+  // A width-nested base filter: outputs [0, 8) x inputs [0, 8) of [16, 3, 3, 16].
+  Tensor owner = randn({16, 3, 3, 16}, gen).requires_grad_();
+  Tensor view = owner.slice(0, 0, 8).slice(3, 0, 8);
+  const Tensor x = randn({2, 9, 9, 8}, gen), seed = randn({2, 9, 9, 8}, gen);
+  const int64_t copied = memory_stats().bytes_copied;
+  Tensor y = conv2d(x, view, Tensor(), {1, 1, 1, 1});
+  CHECK(memory_stats().bytes_copied == copied);  // no dense copy of the filter
+  y.backward(seed);
+  Tensor dense = view.detach().clone().requires_grad_();
+  Tensor y_dense = conv2d(x, dense, Tensor(), {1, 1, 1, 1});
+  y_dense.backward(seed);
+  CHECK(max_rel_error(y, y_dense) == 0.0);
+  CHECK(max_rel_error(owner.grad_buffer().slice(0, 0, 8).slice(3, 0, 8), dense.grad()) == 0.0);
 }
 
 TEST_CASE("conv2d: FLOP count") {

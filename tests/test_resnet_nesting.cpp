@@ -2,7 +2,7 @@
 // the invariants every family shares run in test_nesting.cpp. Here: the
 // containment errors, prefix views of the larger presets (ImageNet stem
 // included), one layer's view by hand, bf16 autocast through a nested base,
-// filter packing of width-nested steps, BN statistics per model or shared and
+// width-nested steps that copy nothing, BN statistics per model or shared and
 // their recalibration, zero-init residuals, and a float64 gradient check of a
 // nested pair with uneven stages.
 #include <doctest/doctest.h>
@@ -169,8 +169,10 @@ TEST_CASE("the paper's switch moves every mapped byte (superset views move 0: te
   CHECK(memory_stats().bytes_copied - copied == mapped_bytes);
 }
 
-TEST_CASE(
-    "a depth-nested step copies nothing; a width-nested one packs exactly its strided filters") {
+TEST_CASE("a depth- or width-nested base step copies nothing on the CPU") {
+  // A width-nested base's filters are strided views (narrowed in C_in); the
+  // CPU conv kernels read them in place (on CUDA, conv2d packs them densely
+  // for cuDNN).
   for (const auto& [base, width_nested] :
        std::vector<std::pair<std::string, bool>>{{"resnet20", false}, {"resnet20x0.5", true}}) {
     INFO(base);
@@ -179,14 +181,13 @@ TEST_CASE(
     SGD opt(0.1, 0.9);
     opt.add_params(pair.parameters());
     const Tensor x = randn({2, 8, 8, 3}, gen);
-    // Filters narrowed in C_out only (the stem's) are still dense: no packing.
-    int64_t filter_bytes = 0;
+    int64_t strided_filters = 0;
     for (const Tensor& p : pair.base().parameters())
-      if (p.dim() == 4 && !p.is_contiguous())
-        filter_bytes += p.numel() * static_cast<int64_t>(sizeof(float));
+      strided_filters += p.dim() == 4 && !p.is_contiguous();
+    CHECK((strided_filters > 0) == width_nested);
     const int64_t copied = memory_stats().bytes_copied;
     train_step(pair.base(), opt, x);
-    CHECK(memory_stats().bytes_copied - copied == (width_nested ? filter_bytes : 0));
+    CHECK(memory_stats().bytes_copied - copied == 0);
   }
 }
 

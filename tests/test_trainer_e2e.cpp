@@ -3,13 +3,18 @@
 // switches between them copy nothing.
 //
 // ResNet: resnet20x0.5 trained inside resnet20 on 4,000 training images for
-// one epoch under loss-decrease:3 + steps:1 reaches >= 75% for the base.
+// one epoch under loss-decrease:3 + steps:1 reaches >= 72% for the base.
 //
 // One pass over 4,000 images is little for a base of 8/16/32 channels: the
 // recipe is the one that learned fastest in a sweep (AdamW at 4e-3 without
 // weight decay, batch 16, one-cycle with a short warm-up, no augmentation).
-// Across seeds 0-2 it gives 73.7-75.7% on the first 2,000 test images (seed 0:
-// 75.7%); the run is deterministic, so the margin is fixed, but thin.
+// Across seeds 0-2 it gives 73.5-74.3% on the first 2,000 test images with
+// the direct conv kernels and fused batch norm + relu (seed 0: 74.1%; the
+// im2col kernels without ISA flags gave 73.7-75.7%, seed 0 75.7%, the
+// difference being float reassociation); the bar, 72%, keeps 1.5 points
+// under the lowest. The run is deterministic for a given build; a build for
+// another instruction set (MOTIVE_ARCH) rounds differently, and the margin is
+// for that. A broken conv tile gave 39%.
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -58,7 +63,7 @@ TEST_CASE("trainer e2e: resnet20x0.5 in resnet20, 4,000 Fashion-MNIST images, 1 
   config.device = "cpu";
   config.out = dir / "run";
   const nlohmann::json s = timed_run(config);
-  CHECK(s.at("acc_base").get<double>() >= 75.0);
+  CHECK(s.at("acc_base").get<double>() >= 72.0);
   CHECK(s.at("steps") == 250);
 }
 

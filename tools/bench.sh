@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs the CPU benches (Release build in build/) and prints each of ours next to
 # its peer from the same run, with the ratio. Full JSON goes to build/bench/.
-#   bash tools/bench.sh
+#   bash tools/bench.sh            # everything
+#   bash tools/bench.sh training   # only the training table beside PyTorch (last section)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j2 --target bench_gemm bench_conv bench_train_step >/dev/null
 mkdir -p build/bench
+if [[ "${1:-}" != training ]]; then
+cmake --build build -j2 --target bench_gemm bench_conv bench_train_step >/dev/null
 for b in bench_gemm bench_conv bench_train_step; do
   build/bin/$b --benchmark_format=json --benchmark_out=build/bench/$b.json \
     --benchmark_out_format=json >/dev/null
@@ -61,4 +63,70 @@ pack = next(v for k, v in rows.items() if k.startswith("FilterPack/"))["real_tim
 shares = ", ".join(f"{100 * pack / step('width:resnet18x0.5_in_resnet18', 'base', batch)['real_time']:.2f}% "
                    f"at batch {batch}" for batch in (256, 32))
 print(f"width-nested base step (resnet18x0.5 in resnet18): filter packing {pack:.2f} ms = {shares}")
+PY
+fi
+
+# ---- CPU training beside PyTorch (bench/peers/pytorch_cpu_train.py), 2 threads ----
+# Each row runs ours, then the peer, back to back; the ratio is ours / PyTorch.
+# The main job is `trainer train` as it runs with no flags on a CPU (spelled
+# out, since any flag turns the CPU subset off); the model rows are one train
+# step on a fixed batch (bench_train_step's BM_ResNetStep; PyTorch in its
+# faster memory layout); the conv rows are forward + backward of each resnet20
+# conv (batch 128, 28x28) against the FMA peak and Eigen's 1024^3 GEMM rate
+# measured in the same process.
+if ! PY=$(bash tools/peer-env.sh 2>/dev/null | tail -n 1) || [[ ! -x "$PY" ]]; then
+  echo "bench: no PyTorch venv (tools/peer-env.sh failed): training table skipped" >&2
+  exit 0
+fi
+cmake --build build -j2 --target bench_train_step bench_conv trainer >/dev/null
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+# Both sides wait passively between parallel regions unless told otherwise:
+# the trainer's default (trainer/main.cpp), and what a machine shared with
+# other jobs needs (spinning threads there cost several-fold).
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+peer=bench/peers/pytorch_cpu_train.py
+for m in resnet20 resnet20x0.5 resnet18-cifar; do
+  build/bin/bench_train_step --benchmark_filter="BM_ResNetStep/$m/" --benchmark_format=json \
+    --benchmark_out="build/bench/step_$m.json" --benchmark_out_format=json >/dev/null
+  if [[ $m == resnet18-cifar ]]; then args=(--batch 32 --size 32 --channels 3); else args=(); fi
+  "$PY" $peer step --model "$m" --threads "$OMP_NUM_THREADS" "${args[@]}" \
+    --out "build/bench/peer_step_$m.json" >/dev/null
+done
+layout=$(python3 -c 'import json; print(json.load(open("build/bench/peer_step_resnet20.json"))["layout"])')
+rm -rf build/bench/job
+build/bin/trainer train --device cpu --limit-train 12000 --limit-test 2000 --quiet \
+  --out build/bench/job
+"$PY" $peer job --layout "$layout" --threads "$OMP_NUM_THREADS" --out build/bench/peer_job.json \
+  >/dev/null
+build/bin/bench_conv --benchmark_filter='FmaPeak|GemmRate|ResNet20Conv' --benchmark_format=json \
+  --benchmark_out=build/bench/conv_shapes.json --benchmark_out_format=json >/dev/null
+python3 - "$OMP_NUM_THREADS" "$OMP_WAIT_POLICY" <<'PY'
+import datetime, json, sys
+def load(path):
+    return json.load(open(path))
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+print(f"\nCPU training, {sys.argv[1]} threads, OMP_WAIT_POLICY={sys.argv[2]}, fp32, "
+      f"{datetime.date.today()}, {cpu}, load average {open('/proc/loadavg').read().split()[0]}")
+print("\n| run | motive img/s | PyTorch img/s | motive / PyTorch |")
+print("|---|---|---|---|")
+ours = load("build/bench/job/summary.json")["images_per_second"]
+peer = load("build/bench/peer_job.json")
+print(f"| main job: resnet20x0.5 in resnet20, loss-decrease:1 (12,000 images x 3 epochs, batch 128) "
+      f"| {ours:,.0f} | {peer['images_per_second']:,.0f} ({peer['layout']}) | {ours / peer['images_per_second']:.2f}x |")
+for m, what in (("resnet20", "batch 128, 28x28x1"), ("resnet20x0.5", "batch 128, 28x28x1"),
+                ("resnet18-cifar", "batch 32, 32x32x3")):
+    o = load(f"build/bench/step_{m}.json")["benchmarks"][0]["images/s"]
+    p = load(f"build/bench/peer_step_{m}.json")
+    print(f"| {m} train step ({what}) | {o:,.0f} | {p['images_per_second']:,.0f} ({p['layout']}) | {o / p['images_per_second']:.2f}x |")
+rows = {b["name"]: b for b in load("build/bench/conv_shapes.json")["benchmarks"]}
+peak = next(v for k, v in rows.items() if k.startswith("BM_FmaPeak"))["GFLOP/s"]
+gemm = next(v for k, v in rows.items() if k.startswith("BM_GemmRate"))["GFLOP/s"]
+print(f"\nmeasured FMA peak {peak:.0f} GFLOP/s, Eigen GEMM 1024^3 {gemm:.0f} GFLOP/s ({100 * gemm / peak:.0f}% of peak)")
+print("\n| resnet20 conv, batch 128 (fwd + bwd) | GFLOP/s | % of FMA peak | % of GEMM rate |")
+print("|---|---|---|---|")
+for k, v in rows.items():
+    if k.startswith("BM_ResNet20Conv/"):
+        name = k.split("/")[1]
+        g = v["GFLOP/s"]
+        print(f"| {name} | {g:.1f} | {100 * g / peak:.0f}% | {100 * g / gemm:.0f}% |")
 PY

@@ -1,5 +1,8 @@
 // build/bin/trainer: the motive command line (trainer/commands.h).
 #include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include "trainer/cli.h"
 #include "trainer/commands.h"
@@ -7,6 +10,12 @@
 using namespace motive;
 
 int main(int argc, char** argv) {
+  // OpenMP threads sleep between parallel regions unless OMP_WAIT_POLICY says
+  // otherwise: spinning ran the CPU main job 5x slower beside other jobs on
+  // 2 cores (docs/cpu-performance.md). The runtime reads the variable when it
+  // loads, so the program restarts itself once with it set.
+  if (!std::getenv("OMP_WAIT_POLICY") && setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0)
+    execv("/proc/self/exe", argv);
   CLI::App app{"motive trainer: motivation-inspired dual-model training (arXiv 2602.21064)"};
   app.require_subcommand(1);
   const Command commands[] = {add_train_command(app), add_eval_command(app),

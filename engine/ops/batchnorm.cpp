@@ -14,6 +14,7 @@
 #include "engine/dispatch.h"
 #include "engine/flops.h"
 #include "engine/ops.h"
+#include "engine/ops/batchnorm_stats.h"
 #include "engine/ops/norm_common.h"
 #include "kernels/cpu/batchnorm.h"
 #include "kernels/cuda/batchnorm.h"
@@ -22,51 +23,72 @@ namespace motive {
 
 int64_t batch_norm2d_flops(int64_t numel, bool training) { return (training ? 5 : 2) * numel; }
 
-Tensor batch_norm2d(const Tensor& x_in, const Tensor& gamma, const Tensor& beta,
-                    const Tensor& running_mean, const Tensor& running_var, bool training,
-                    double momentum, double eps) {
+namespace bn {
+
+Statistics statistics(const char* op, const Tensor& x_in, const Tensor& gamma, const Tensor& beta,
+                      const Tensor& running_mean, const Tensor& running_var, bool training,
+                      double momentum, double eps) {
   using norm::data_or_null;
   using norm::stride_or_one;
-  MOTIVE_CHECK(x_in.defined() && x_in.dim() == 4,
-               "batch_norm2d: input must be NHWC [N, H, W, C], got ",
+  MOTIVE_CHECK(x_in.defined() && x_in.dim() == 4, op, ": input must be NHWC [N, H, W, C], got ",
                x_in.defined() ? shape_str(x_in.shape()) : "an undefined tensor");
   const int64_t c = x_in.size(3), rows = x_in.numel() / (c == 0 ? 1 : c);
   // The dtype of the parameters and statistics: float32 for bf16 input.
-  const DType wide = dispatch_float_bf16(x_in.dtype(), "batch_norm2d", [](auto t) {
+  const DType wide = dispatch_float_bf16(x_in.dtype(), op, [](auto t) {
     return dtype_of<wide_t<decltype(t)>>::value;
   });
-  norm::check_channel_param("batch_norm2d", "gamma", gamma, c, x_in, wide);
-  norm::check_channel_param("batch_norm2d", "beta", beta, c, x_in, wide);
-  norm::check_channel_param("batch_norm2d", "running_mean", running_mean, c, x_in, wide);
-  norm::check_channel_param("batch_norm2d", "running_var", running_var, c, x_in, wide);
-  MOTIVE_CHECK(running_mean.defined() == running_var.defined(),
-               "batch_norm2d: running_mean and running_var must be both defined or both undefined");
-  MOTIVE_CHECK(training || running_mean.defined(),
-               "batch_norm2d: eval mode needs running_mean and running_var");
-  MOTIVE_CHECK(!training || rows > 1, "batch_norm2d: training needs more than one value per "
-                                      "channel, got input ", shape_str(x_in.shape()));
-  MOTIVE_CHECK(momentum >= 0 && momentum <= 1 && eps >= 0,
-               "batch_norm2d: needs momentum in [0, 1] and eps >= 0, got momentum ", momentum,
-               ", eps ", eps);
+  norm::check_channel_param(op, "gamma", gamma, c, x_in, wide);
+  norm::check_channel_param(op, "beta", beta, c, x_in, wide);
+  norm::check_channel_param(op, "running_mean", running_mean, c, x_in, wide);
+  norm::check_channel_param(op, "running_var", running_var, c, x_in, wide);
+  MOTIVE_CHECK(running_mean.defined() == running_var.defined(), op,
+               ": running_mean and running_var must be both defined or both undefined");
+  MOTIVE_CHECK(training || running_mean.defined(), op,
+               ": eval mode needs running_mean and running_var");
+  MOTIVE_CHECK(!training || rows > 1, op, ": training needs more than one value per "
+               "channel, got input ", shape_str(x_in.shape()));
+  MOTIVE_CHECK(momentum >= 0 && momentum <= 1 && eps >= 0, op,
+               ": needs momentum in [0, 1] and eps >= 0, got momentum ", momentum, ", eps ", eps);
 
-  const Tensor x = x_in.contiguous();
-  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-  Tensor mean = Tensor::empty({c}, wide, x.device());
-  Tensor rstd = Tensor::empty({c}, wide, x.device());
-  dispatch_float_bf16(x.dtype(), "batch_norm2d", [&](auto t) {
+  Statistics st{x_in.contiguous(), Tensor::empty({c}, wide, x_in.device()),
+                Tensor::empty({c}, wide, x_in.device()), rows, c};
+  const Tensor& x = st.x;
+  dispatch_float_bf16(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
     using W = wide_t<T>;
     if (training) {
       const cpu::RunningStats<T> running{data_or_null<W>(running_mean), stride_or_one(running_mean),
                                          data_or_null<W>(running_var), stride_or_one(running_var),
                                          momentum};
-      MOTIVE_KERNEL(x.device(), batch_norm_stats<T>, rows, c, x.data<T>(), eps, mean.data<W>(),
-                    rstd.data<W>(), running_mean.defined() ? &running : nullptr);
+      MOTIVE_KERNEL(x.device(), batch_norm_stats<T>, rows, c, x.data<T>(), eps,
+                    st.mean.data<W>(), st.rstd.data<W>(),
+                    running_mean.defined() ? &running : nullptr);
     } else {
       MOTIVE_KERNEL(x.device(), batch_norm_running_stats<T>, c, running_mean.data<W>(),
                     running_mean.stride(0), running_var.data<W>(), running_var.stride(0), eps,
-                    mean.data<W>(), rstd.data<W>());
+                    st.mean.data<W>(), st.rstd.data<W>());
     }
+  });
+  return st;
+}
+
+}  // namespace bn
+
+Tensor batch_norm2d(const Tensor& x_in, const Tensor& gamma, const Tensor& beta,
+                    const Tensor& running_mean, const Tensor& running_var, bool training,
+                    double momentum, double eps) {
+  using norm::data_or_null;
+  using norm::stride_or_one;
+  const bn::Statistics st = bn::statistics("batch_norm2d", x_in, gamma, beta, running_mean,
+                                           running_var, training, momentum, eps);
+  const Tensor& x = st.x;
+  const Tensor& mean = st.mean;
+  const Tensor& rstd = st.rstd;
+  const int64_t rows = st.rows, c = st.c;
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  dispatch_float_bf16(x.dtype(), "batch_norm2d", [&](auto t) {
+    using T = decltype(t);
+    using W = wide_t<T>;
     MOTIVE_KERNEL(x.device(), batch_norm_forward<T>, rows, c, x.data<T>(), mean.data<W>(),
                   rstd.data<W>(), data_or_null<W>(gamma), stride_or_one(gamma),
                   data_or_null<W>(beta), stride_or_one(beta), out.data<T>());

@@ -2,11 +2,14 @@
 // groups (depthwise included). FLOPs: 2 * N * H_out * W_out * C_out * kH * kW *
 // C_in/groups, plus N * H_out * W_out * C_out for the bias.
 //
-// The kernels (Eigen on the CPU, cuDNN on CUDA) want dense operands, so the
-// forward calls contiguous() on each: a base model's filter (a sub-block view
-// of the motivated filter) is packed here into a fresh buffer (counted in
-// memory_stats().bytes_copied), and the pack's recorded backward puts the
-// filter gradient back into exactly that sub-block of the owner's gradient.
+// cuDNN wants dense operands, so on CUDA the forward calls contiguous() on
+// each: a base model's filter (a sub-block view of the motivated filter) is
+// packed into a fresh buffer (counted in memory_stats().bytes_copied), and the
+// pack's recorded backward puts the filter gradient back into exactly that
+// sub-block of the owner's gradient. The CPU kernels read a float32/float64
+// filter with unit-stride channels through its strides instead (they pack it
+// into their own layout anyway), and the filter gradient, dense, lands in the
+// sub-block through the view.
 //
 // float32, float64 and bf16 (float32 accumulation, bias added before the one
 // rounding on the CPU). Under Autocast float32 operands are cast to bf16 first
@@ -76,8 +79,15 @@ int64_t flops_of(const cpu::Conv2dShape& s) {
 Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in,
               const Conv2dOptions& opt) {
   const Tensor x = autocast_operand(x_in), w = autocast_operand(w_in), b = autocast_operand(b_in);
-  const cpu::Conv2dShape s = conv_shape(x, w, b, opt);
-  const Tensor xc = x.contiguous(), wc = w.contiguous();
+  cpu::Conv2dShape s = conv_shape(x, w, b, opt);
+  const bool strided_filter =
+      x.device() == Device::CPU && x.dtype() != DType::BF16 && w.stride(3) == 1;
+  const Tensor xc = x.contiguous(), wc = strided_filter ? w : w.contiguous();
+  if (strided_filter) {
+    s.w_stride_o = w.stride(0);
+    s.w_stride_h = w.stride(1);
+    s.w_stride_w = w.stride(2);
+  }
   const Tensor bc = b.defined() ? b.contiguous() : Tensor();
   Tensor y = Tensor::empty({s.n, s.win.h_out, s.win.w_out, s.c_out}, x.dtype(), x.device());
   dispatch_float_bf16(x.dtype(), "conv2d", [&](auto t) {

@@ -50,13 +50,27 @@ void batch_norm_stats(int64_t rows, int64_t c, const T* x, double eps, wide_t<T>
   std::vector<double> shift(static_cast<size_t>(c));
   for (int64_t ch = 0; ch < c; ++ch) shift[ch] = static_cast<W>(x[ch]);
   std::vector<double> sums(static_cast<size_t>(2 * c));
+  std::vector<W> shift_w(shift.begin(), shift.end());
   column_sums(rows, 2 * c, sums.data(), [&](int64_t begin, int64_t end, double* acc) {
-    for (int64_t r = begin; r < end; ++r)
-      for (int64_t ch = 0; ch < c; ++ch) {
-        const double v = static_cast<W>(x[r * c + ch]) - shift[ch];
-        acc[ch] += v;
-        acc[c + ch] += v * v;
+    // Blocks of up to kBlock rows summed in W (vectorised; over a few rows
+    // of shifted values W keeps the digits), each block added in double.
+    constexpr int64_t kBlock = 16;
+    std::vector<W> block(static_cast<size_t>(2 * c));
+    W* const s1 = block.data();
+    W* const s2 = s1 + c;
+    const W* const sh = shift_w.data();
+    for (int64_t r0 = begin; r0 < end; r0 += kBlock) {
+      std::fill(s1, s1 + 2 * c, W(0));
+      for (int64_t r = r0; r < std::min(end, r0 + kBlock); ++r) {
+        const T* xr = x + r * c;
+        for (int64_t ch = 0; ch < c; ++ch) {
+          const W v = static_cast<W>(xr[ch]) - sh[ch];
+          s1[ch] += v;
+          s2[ch] += v * v;
+        }
       }
+      for (int64_t ch = 0; ch < 2 * c; ++ch) acc[ch] += s1[ch];
+    }
   });
   const double n = static_cast<double>(rows);
   for (int64_t ch = 0; ch < c; ++ch) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "kernels/cpu/conv2d_direct.h"
 #include "kernels/cpu/matmul.h"
 
 namespace motive::cpu {
@@ -204,6 +205,21 @@ int64_t for_each_chunk(const Conv2dShape& s, const Dims& d, F&& f) {
   return used;
 }
 
+// The filter as the dense OHWI matrix the im2col path multiplies: w itself,
+// or a packed copy of a strided view (s.w_stride_*) in `buffer`.
+template <class T>
+const T* dense_filter(const Conv2dShape& s, const T* w, std::vector<T>& buffer) {
+  const Dims d(s);
+  const int64_t k_w = s.win.k_w, so = s.w_stride_o, sh = s.w_stride_h, sw = s.w_stride_w;
+  if (so == 0 || (so == d.cols && sh == k_w * d.c_in_g && sw == d.c_in_g)) return w;
+  buffer.resize(static_cast<size_t>(s.c_out * d.cols));
+  for (int64_t co = 0; co < s.c_out; ++co)
+    for (int64_t t = 0; t < s.win.taps(); ++t)
+      std::copy_n(w + co * so + (t / k_w) * sh + (t % k_w) * sw, d.c_in_g,
+                  buffer.data() + co * d.cols + t * d.c_in_g);
+  return buffer.data();
+}
+
 }  // namespace
 
 template <class T>
@@ -211,6 +227,9 @@ void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T*
   const Dims d(s);
   const int64_t rows = s.n * d.pixels;
   if (rows == 0) return;
+  if (direct_forward_fits<T>(s)) return direct_conv_forward(s, x, w, b, y);
+  std::vector<T> packed;
+  w = dense_filter(s, w, packed);
   if (b) {
 #pragma omp parallel for schedule(static) if (rows * s.c_out > kParallelWork)
     for (int64_t r = 0; r < rows; ++r) std::copy(b, b + s.c_out, y + r * s.c_out);
@@ -251,6 +270,17 @@ void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, 
     if (dw) std::fill(dw, dw + s.c_out * d.cols, T(0));
     return;
   }
+  if (dx && direct_backward_data_fits<T>(s)) {
+    direct_conv_backward_data(s, w, dy, dx);
+    dx = nullptr;
+  }
+  if (dw && direct_backward_filter_fits<T>(s)) {
+    direct_conv_backward_filter(s, x, dy, dw);
+    dw = nullptr;
+  }
+  if (!dx && !dw) return;
+  std::vector<T> packed;
+  if (dx) w = dense_filter(s, w, packed);
   if (is_depthwise(s)) return depthwise_backward(s, x, w, dy, dx, dw);
   // Per group g, with P the patch matrix and dY_g the group's [rows, c_out_g] block:
   // dw_g = dY_g^T P (summed over chunks), dP = dY_g w_g, dx = col2im(dP).

@@ -26,6 +26,11 @@ namespace motive::cpu {
 struct Conv2dShape {
   int64_t n, c_in, c_out, groups;
   Window2d win;
+  // Filter strides in elements along c_out, k_h, k_w (channels are
+  // unit-stride); 0 means the dense OHWI filter. The CPU kernels read a
+  // strided filter (a base model's sub-block view of the motivated filter) in
+  // place; the CUDA kernels are always given a dense one.
+  int64_t w_stride_o = 0, w_stride_h = 0, w_stride_w = 0;
 };
 
 // y = conv(x, w) (+ b when b is non-null). Overwrites y.

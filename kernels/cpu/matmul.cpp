@@ -1,6 +1,6 @@
 #include "kernels/cpu/matmul.h"
 
-#include <Eigen/Core>
+#include "kernels/cpu/eigen.h"
 
 #include <type_traits>
 #include <vector>

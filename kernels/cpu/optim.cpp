@@ -40,11 +40,28 @@ void visit(const ParamUpdate<T>& u, const F& f) {
   for_each_element(u.rank, u.shape, u.strides, [&](int64_t e) { f(param[e], grad[e], e); });
 }
 
+// Parameters are spread over the threads (they share no elements): one
+// parallel region for the whole update, as the CUDA twin's one launch.
+// Below this many elements in all, one thread does it.
+constexpr int64_t kParallelElements = 1 << 16;
+
+template <class T>
+int64_t total_elements(int64_t count, const ParamUpdate<T>* params) {
+  int64_t n = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    int64_t e = 1;
+    for (int64_t d = 0; d < params[i].rank; ++d) e *= params[i].shape[d];
+    n += e;
+  }
+  return n;
+}
+
 }  // namespace
 
 template <class T>
 void sgd_step(int64_t count, const ParamUpdate<T>* params, const SgdHyper& h) {
   const SgdConstants<T> c = sgd_constants<T>(h);
+#pragma omp parallel for schedule(dynamic) if (total_elements(count, params) > kParallelElements)
   for (int64_t i = 0; i < count; ++i) {
     const SgdCoef<T> k = sgd_coef<T>(h, params[i]);
     T* const buf = params[i].state[0];
@@ -62,6 +79,7 @@ void sgd_step(int64_t count, const ParamUpdate<T>* params, const SgdHyper& h) {
 template <class T>
 void adamw_step(int64_t count, const ParamUpdate<T>* params, const AdamWHyper& h) {
   const AdamWConstants<T> c = adamw_constants<T>(h);
+#pragma omp parallel for schedule(dynamic) if (total_elements(count, params) > kParallelElements)
   for (int64_t i = 0; i < count; ++i) {
     const AdamWCoef<T> k = adamw_coef<T>(h, params[i]);
     T* const m = params[i].state[0];

@@ -1,6 +1,7 @@
 // Optimizer update kernels. One call updates a list of parameters: the CUDA
 // twin (kernels/cuda/optim.h) updates them all in one launch, this CPU one in
-// turn. A parameter may be a strided view (a sub-block of a larger weight); its
+// one parallel region, a parameter per thread at a time. A parameter may be a
+// strided view (a sub-block of a larger weight); its
 // gradient and its state buffers are the same view over their own buffers, so
 // one shape and one set of strides (in elements) describe all of them. Every
 // pointer points at element 0 of its view. The parameters of one call must not

@@ -49,13 +49,17 @@ Tensor ResNet::conv_bn(const ConvBn& c, const Tensor& x, const ForwardContext& c
 }
 
 Tensor ResNet::block_forward(const Block& b, const Tensor& x, const ForwardContext& ctx) const {
+  // Each main conv's BN ends in a relu, the last one's after adding the
+  // shortcut: one fused op each (batch_norm2d_relu).
+  const Tensor skip = b.has_shortcut ? conv_bn(b.shortcut, x, ctx) : x;
   Tensor h = x;
   for (size_t i = 0; i < b.main.size(); ++i) {
-    h = conv_bn(b.main[i], h, ctx);
-    if (i + 1 < b.main.size()) h = relu(h);
+    const ConvBn& c = b.main[i];
+    const bool last = i + 1 == b.main.size();
+    h = batch_norm2d_relu(conv2d(h, c.weight, Tensor(), c.conv), c.gamma, c.beta, c.running_mean,
+                          c.running_var, ctx.training, last ? skip : Tensor(), ctx.norm_momentum);
   }
-  const Tensor skip = b.has_shortcut ? conv_bn(b.shortcut, x, ctx) : x;
-  return relu(h + skip);
+  return h;
 }
 
 Tensor ResNet::forward(const Tensor& x, const ForwardContext& ctx) const {
