@@ -1,0 +1,72 @@
+// CPU attention forward + backward at ViT shapes: the fused kernel
+// (scaled_dot_product_attention) against the plain composition of matmul and
+// softmax (scaled_dot_product_attention_composed), in the same run.
+// bench/peers/pytorch_attention.py times PyTorch's
+// F.scaled_dot_product_attention the same way; tools/bench.sh prints the three
+// side by side.
+//
+// As in a ViT block, q, k and v are the heads [B, H, T, Dh] of one
+// [B, T, 3, H, Dh] projection output that requires grad (strided views, used in
+// place). One iteration: forward, backward with a fixed output gradient, and
+// zeroing the buffer's gradient. Counters: GFLOP/s of the charged count
+// (forward + backward), and saved_bytes, the tensor memory the forward leaves
+// alive for the backward beyond its output (the fused kernel: one float per
+// query row; the composition: the [B, H, T, T] scores and probabilities).
+#include <benchmark/benchmark.h>
+
+#include "engine/autograd.h"
+#include "engine/flops.h"
+#include "engine/ops.h"
+#include "engine/random.h"
+
+using namespace motive;
+
+namespace {
+
+using Attention = Tensor (*)(const Tensor&, const Tensor&, const Tensor&, bool);
+
+void BM_Attention(benchmark::State& state, Attention attention) {
+  const int64_t b = state.range(0), h = state.range(1), t = state.range(2), dh = state.range(3);
+  Generator gen(0);
+  Tensor qkv = rand_uniform({b, t, 3, h, dh}, -1.0, 1.0, gen);
+  qkv.requires_grad_();
+  const Tensor seed = rand_uniform({b, h, t, dh}, -1.0, 1.0, gen);
+  // The views are part of the graph, as in a model: made anew each step.
+  const auto forward = [&] {
+    const Tensor heads = qkv.permute({2, 0, 3, 1, 4});  // [3, B, H, T, Dh]
+    return attention(heads.select(0, 0), heads.select(0, 1), heads.select(0, 2), false);
+  };
+  // What the forward keeps for the backward, beyond the output itself.
+  const int64_t before = memory_stats().current_bytes;
+  int64_t saved_bytes = 0;
+  {
+    const Tensor y = forward();
+    saved_bytes = memory_stats().current_bytes - before - y.numel() * 4;
+  }
+  reset_flop_count();
+  for (auto _ : state) {
+    forward().backward(seed);
+    qkv.zero_grad();
+  }
+  const double flops_per_iteration =
+      static_cast<double>(flop_count()) / static_cast<double>(state.iterations());
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      flops_per_iteration * static_cast<double>(state.iterations()) * 1e-9,
+      benchmark::Counter::kIsRate);
+  state.counters["saved_bytes"] = static_cast<double>(saved_bytes);
+}
+
+// (B, H, T, Dh): vit-ti with patch 4 on 32x32 images (64 patches + the class
+// token, 3 heads of 64) at batch 32, and vit-s on 224x224 with patch 16 (196 +
+// 1 tokens, 6 heads of 64) at batch 8.
+void vit_shapes(benchmark::internal::Benchmark* bench) {
+  bench->Args({32, 3, 65, 64})->Args({8, 6, 197, 64});
+  bench->ArgNames({"B", "H", "T", "Dh"})->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+}  // namespace
+
+BENCHMARK_CAPTURE(BM_Attention, fused, &scaled_dot_product_attention)->Apply(vit_shapes);
+BENCHMARK_CAPTURE(BM_Attention, composed, &scaled_dot_product_attention_composed)
+    ->Apply(vit_shapes);
+BENCHMARK_MAIN();
