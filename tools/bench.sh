@@ -62,3 +62,51 @@ shares = ", ".join(f"{100 * pack / step('width:resnet18x0.5_in_resnet18', 'base'
                    f"at batch {batch}" for batch in (256, 32))
 print(f"width-nested base step (resnet18x0.5 in resnet18): filter packing {pack:.2f} ms = {shares}")
 PY
+
+# ---- attention: the fused CPU kernel, the plain composition and PyTorch's CPU SDPA ----
+# Forward + backward at ViT shapes, 2 threads each (OMP_NUM_THREADS for motive,
+# torch.set_num_threads for PyTorch). The machine may be shared, so the motive
+# bench and the PyTorch peer take turns, ROUNDS times, and each row is the
+# median over the rounds (min-max beside it). The peer runs only when the venv
+# of tools/peer-env.sh exists (it is not installed from here).
+ROUNDS=${ATTENTION_ROUNDS:-3}
+PEER_PY=${MOTIVE_PEER_VENV:-$HOME/.cache/motive/peer-venv}/bin/python
+cmake --build build -j2 --target bench_attention >/dev/null
+peer=1
+[[ -x "$PEER_PY" ]] && "$PEER_PY" -c 'import torch' 2>/dev/null || peer=0
+for ((i = 0; i < ROUNDS; ++i)); do
+  OMP_NUM_THREADS=2 build/bin/bench_attention --benchmark_format=json \
+    --benchmark_out=build/bench/bench_attention.$i.json --benchmark_out_format=json >/dev/null
+  if ((peer)); then
+    "$PEER_PY" bench/peers/pytorch_attention.py --threads 2 \
+      --out build/bench/pytorch_attention.$i.json >/dev/null
+  fi
+done
+python3 - "$ROUNDS" "$peer" <<'PY'
+import json, statistics, sys
+rounds, peer = int(sys.argv[1]), sys.argv[2] == "1"
+times, kept, theirs = {}, {}, {}  # (kind, (B, H, T, Dh)) -> ms per round; bytes; shape -> ms
+for i in range(rounds):
+    for b in json.load(open(f"build/bench/bench_attention.{i}.json"))["benchmarks"]:
+        _, kind, *args = b["name"].split("/")  # BM_Attention/fused/B:32/H:3/T:65/Dh:64/real_time
+        shape = tuple(int(a.split(":")[1]) for a in args if ":" in a)
+        times.setdefault((kind, shape), []).append(b["real_time"])
+        kept[(kind, shape)] = b["saved_bytes"]
+    if peer:
+        for r in json.load(open(f"build/bench/pytorch_attention.{i}.json"))["rows"]:
+            theirs.setdefault((r["b"], r["h"], r["t"], r["dh"]), []).append(r["ms"])
+med = statistics.median
+def cell(values):
+    return f"{med(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+print("\n| attention fwd+bwd fp32, 2 threads: B, H, T, Dh | fused ms | composition ms | "
+      "PyTorch SDPA ms | fused vs composition | fused vs PyTorch | kept for backward: fused / composition |")
+print("|---|---|---|---|---|---|---|")
+for shape in sorted({s for kind, s in times if kind == "fused"}, key=lambda s: s[2]):
+    f, c, t = times[("fused", shape)], times[("composed", shape)], theirs.get(shape)
+    print(f"| {', '.join(map(str, shape))} | {cell(f)} | {cell(c)} | {cell(t) if t else 'skipped'} | "
+          f"{med(c) / med(f):.2f}x | {f'{med(t) / med(f):.2f}x' if t else '-'} | "
+          f"{kept[('fused', shape)] / 1e3:.1f} kB / {kept[('composed', shape)] / 1e6:.2f} MB |")
+print(f"median of {rounds} alternating rounds (min-max); a ratio above 1: the fused kernel is faster")
+if not peer:
+    print("PyTorch peer skipped: no venv (bash tools/peer-env.sh makes it)")
+PY
