@@ -483,6 +483,22 @@ TEST_CASE("attention edge cases") {
     const Tensor y = scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], true);
     CHECK(y.to_vector() == qkv[2].slice(2, 0, 1).to_vector());
   }
+  SUBCASE("masked keys have no influence, even with values near the float32 maximum") {
+    // Query i sees keys 0..i: each query row's output must not move when the
+    // values of the keys it does not see are huge (a masked probability must
+    // be exactly 0, not merely small).
+    const std::vector<Tensor> qkv = qkv_inputs(1, 2, 4, 6, 8, 3, gen, DType::F32);
+    for (Attention f : {kFused, kComposed}) {
+      const Tensor y = f(qkv[0], qkv[1], qkv[2], true);
+      for (int64_t i = 0; i < 4; ++i) {
+        CAPTURE(i);
+        Tensor v = qkv[2].detach().clone();
+        v.slice(2, i + 1, 6).fill_(3e38);
+        CHECK(f(qkv[0], qkv[1], v, true).slice(2, i, i + 1).to_vector() ==
+              y.slice(2, i, i + 1).to_vector());
+      }
+    }
+  }
   SUBCASE("large scores stay finite (stable softmax)") {
     const Tensor q = Tensor::full({1, 1, 3, 2}, 100.0), k = Tensor::full({1, 1, 3, 2}, 100.0);
     const Tensor v = rand_uniform({1, 1, 3, 2}, -1.0, 1.0, gen);
