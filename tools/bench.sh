@@ -65,26 +65,29 @@ PY
 
 # ---- attention: the fused CPU kernel, the plain composition and PyTorch's CPU SDPA ----
 # Forward + backward at ViT shapes, 2 threads each (OMP_NUM_THREADS for motive,
-# torch.set_num_threads for PyTorch). The machine may be shared, so the motive
-# bench and the PyTorch peer take turns, ROUNDS times, and each row is the
-# median over the rounds (min-max beside it). The peer runs only when the venv
-# of tools/peer-env.sh exists (it is not installed from here).
-ROUNDS=${ATTENTION_ROUNDS:-3}
-PEER_PY=${MOTIVE_PEER_VENV:-$HOME/.cache/motive/peer-venv}/bin/python
+# torch.set_num_threads for PyTorch), OpenMP threads of both waiting passively
+# unless OMP_WAIT_POLICY says otherwise (spinning costs several-fold on a
+# shared machine). The machine may be shared, so the motive bench and the
+# PyTorch peer take turns, ROUNDS times, and each row is the median over the
+# rounds (min-max beside it). The peer runs only when the venv of
+# tools/peer-env.sh exists (it is not installed from here).
+rounds=${ATTENTION_ROUNDS:-3}
+peer_py=${MOTIVE_PEER_VENV:-$HOME/.cache/motive/peer-venv}/bin/python
+wait_policy=${OMP_WAIT_POLICY:-PASSIVE}
 cmake --build build -j2 --target bench_attention >/dev/null
 peer=1
-[[ -x "$PEER_PY" ]] && "$PEER_PY" -c 'import torch' 2>/dev/null || peer=0
-for ((i = 0; i < ROUNDS; ++i)); do
-  OMP_NUM_THREADS=2 build/bin/bench_attention --benchmark_format=json \
+[[ -x "$peer_py" ]] && "$peer_py" -c 'import torch' 2>/dev/null || peer=0
+for ((i = 0; i < rounds; ++i)); do
+  OMP_NUM_THREADS=2 OMP_WAIT_POLICY=$wait_policy build/bin/bench_attention --benchmark_format=json \
     --benchmark_out=build/bench/bench_attention.$i.json --benchmark_out_format=json >/dev/null
   if ((peer)); then
-    "$PEER_PY" bench/peers/pytorch_attention.py --threads 2 \
+    OMP_WAIT_POLICY=$wait_policy "$peer_py" bench/peers/pytorch_attention.py --threads 2 \
       --out build/bench/pytorch_attention.$i.json >/dev/null
   fi
 done
-python3 - "$ROUNDS" "$peer" <<'PY'
+python3 - "$rounds" "$peer" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
 import json, statistics, sys
-rounds, peer = int(sys.argv[1]), sys.argv[2] == "1"
+rounds, peer, load = int(sys.argv[1]), sys.argv[2] == "1", sys.argv[3]
 times, kept, theirs = {}, {}, {}  # (kind, (B, H, T, Dh)) -> ms per round; bytes; shape -> ms
 for i in range(rounds):
     for b in json.load(open(f"build/bench/bench_attention.{i}.json"))["benchmarks"]:
@@ -106,7 +109,8 @@ for shape in sorted({s for kind, s in times if kind == "fused"}, key=lambda s: s
     print(f"| {', '.join(map(str, shape))} | {cell(f)} | {cell(c)} | {cell(t) if t else 'skipped'} | "
           f"{med(c) / med(f):.2f}x | {f'{med(t) / med(f):.2f}x' if t else '-'} | "
           f"{kept[('fused', shape)] / 1e3:.1f} kB / {kept[('composed', shape)] / 1e6:.2f} MB |")
-print(f"median of {rounds} alternating rounds (min-max); a ratio above 1: the fused kernel is faster")
+print(f"median of {rounds} alternating rounds (min-max); a ratio above 1: the fused kernel is "
+      f"faster; load average at the end {load}")
 if not peer:
     print("PyTorch peer skipped: no venv (bash tools/peer-env.sh makes it)")
 PY

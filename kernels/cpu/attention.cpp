@@ -32,7 +32,17 @@
 // O(Tq * Tk).
 #include "kernels/cpu/attention.h"
 
+// GCC 12's AVX-512 intrinsic headers initialise placeholders with themselves
+// (GCC bug 105593, fixed in GCC 13) and -Wmaybe-uninitialized reports that
+// wherever Eigen inlines them under -march=native. GCC checks the pragma at the
+// warning's location, so this silences it inside those system headers only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 #include <Eigen/Core>
+#pragma GCC diagnostic pop
 
 #include <algorithm>
 #include <cmath>
