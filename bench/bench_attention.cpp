@@ -9,10 +9,14 @@
 // [B, T, 3, H, Dh] projection output that requires grad (strided views, used in
 // place). One iteration: forward, backward with a fixed output gradient, and
 // zeroing the buffer's gradient. Counters: GFLOP/s of the charged count
-// (forward + backward), and saved_bytes, the tensor memory the forward leaves
-// alive for the backward beyond its output (the fused kernel: one float per
-// query row; the composition: the [B, H, T, T] scores and probabilities).
+// (forward + backward); cpu_ms, the process's CPU time (all threads) per
+// iteration, which other jobs on a shared machine disturb less than the wall
+// clock when OpenMP threads wait passively; and saved_bytes, the tensor
+// memory the forward leaves alive for the backward beyond its output (the
+// fused kernel: one float per query row; the composition: the [B, H, T, T]
+// probabilities).
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 
 #include "engine/autograd.h"
 #include "engine/flops.h"
@@ -24,6 +28,13 @@ using namespace motive;
 namespace {
 
 using Attention = Tensor (*)(const Tensor&, const Tensor&, const Tensor&, bool);
+
+double process_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto seconds = [](const timeval& t) { return t.tv_sec + 1e-6 * t.tv_usec; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
 
 void BM_Attention(benchmark::State& state, Attention attention) {
   const int64_t b = state.range(0), h = state.range(1), t = state.range(2), dh = state.range(3);
@@ -46,15 +57,15 @@ void BM_Attention(benchmark::State& state, Attention attention) {
     saved_bytes = memory_stats().current_bytes - before - y.numel() * 4;
   }
   reset_flop_count();
+  const double cpu_start = process_cpu_seconds();
   for (auto _ : state) {
     forward().backward(seed);
     qkv.zero_grad();
   }
-  const double flops_per_iteration =
-      static_cast<double>(flop_count()) / static_cast<double>(state.iterations());
-  state.counters["GFLOP/s"] = benchmark::Counter(
-      flops_per_iteration * static_cast<double>(state.iterations()) * 1e-9,
-      benchmark::Counter::kIsRate);
+  const double iterations = static_cast<double>(state.iterations());
+  state.counters["cpu_ms"] = (process_cpu_seconds() - cpu_start) * 1e3 / iterations;
+  state.counters["GFLOP/s"] = benchmark::Counter(static_cast<double>(flop_count()) * 1e-9,
+                                                 benchmark::Counter::kIsRate);
   state.counters["saved_bytes"] = static_cast<double>(saved_bytes);
 }
 

@@ -39,6 +39,11 @@ std::vector<Tensor> qkv_inputs(int64_t b, int64_t h, int64_t tq, int64_t tk, int
           input({b, h, tk, dv}, gen, true, dtype)};
 }
 
+// f as a function of the input list {q, k, v}, for gradcheck and check_bf16.
+Fn on_inputs(Attention f, bool causal) {
+  return [f, causal](const std::vector<Tensor>& in) { return f(in[0], in[1], in[2], causal); };
+}
+
 struct Result {
   Tensor out;
   std::vector<Tensor> grads;  // of q, k, v
@@ -197,9 +202,7 @@ TEST_CASE("scaled_dot_product_attention gradient checks w.r.t. q, k, v (float64)
   Generator gen(3);
   for (bool causal : {false, true}) {
     CAPTURE(causal);
-    auto f = [causal](const std::vector<Tensor>& in) {
-      return scaled_dot_product_attention(in[0], in[1], in[2], causal);
-    };
+    const Fn f = on_inputs(kFused, causal);
     check_gradients(f, {input({2, 2, 3, 4}, gen), input({2, 2, 3, 4}, gen),
                         input({2, 2, 3, 4}, gen)});
     check_gradients(f, {strided_input({1, 2, 4, 3}, gen), input({1, 2, 4, 3}, gen),
@@ -226,9 +229,7 @@ TEST_CASE("scaled_dot_product_attention gradient checks across tiles (float64)")
   Generator gen(10);
   for (bool causal : {false, true}) {
     CAPTURE(causal);
-    auto f = [causal](const std::vector<Tensor>& in) {
-      return scaled_dot_product_attention(in[0], in[1], in[2], causal);
-    };
+    const Fn f = on_inputs(kFused, causal);
     check_gradients(f, {input({1, 1, 131, 1}, gen), input({1, 1, 257, 1}, gen),
                         input({1, 1, 257, 1}, gen)});
   }
@@ -238,9 +239,7 @@ TEST_CASE("the composition's gradient checks (float64): the reference is right")
   Generator gen(13);
   for (bool causal : {false, true}) {
     CAPTURE(causal);
-    auto f = [causal](const std::vector<Tensor>& in) {
-      return scaled_dot_product_attention_composed(in[0], in[1], in[2], causal);
-    };
+    const Fn f = on_inputs(kComposed, causal);
     check_gradients(f, qkv_inputs(2, 2, 3, 4, 3, 2, gen));
     check_gradients(f, projection_heads(3, 1, 5, 2, 2, gen));
   }
@@ -274,9 +273,7 @@ TEST_CASE("scaled_dot_product_attention in bf16: float compute, one rounding (ag
   Generator gen(16);
   for (bool causal : {false, true}) {
     CAPTURE(causal);
-    auto f = [causal](const std::vector<Tensor>& in) {
-      return scaled_dot_product_attention(in[0], in[1], in[2], causal);
-    };
+    const Fn f = on_inputs(kFused, causal);
     check_bf16(f, qkv_inputs(2, 3, 65, 65, 64, 64, gen, DType::BF16));
     check_bf16(f, qkv_inputs(1, 2, 130, 300, 16, 8, gen, DType::BF16));
     check_bf16(f, projection_heads(3, 2, 9, 2, 8, gen, DType::BF16));

@@ -88,29 +88,42 @@ done
 python3 - "$rounds" "$peer" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
 import json, statistics, sys
 rounds, peer, load = int(sys.argv[1]), sys.argv[2] == "1", sys.argv[3]
-times, kept, theirs = {}, {}, {}  # (kind, (B, H, T, Dh)) -> ms per round; bytes; shape -> ms
+# (kind, (B, H, T, Dh)) -> per-round wall ms, per-round CPU ms; bytes kept
+wall, cpu, kept, backend = {}, {}, {}, None
 for i in range(rounds):
     for b in json.load(open(f"build/bench/bench_attention.{i}.json"))["benchmarks"]:
         _, kind, *args = b["name"].split("/")  # BM_Attention/fused/B:32/H:3/T:65/Dh:64/real_time
-        shape = tuple(int(a.split(":")[1]) for a in args if ":" in a)
-        times.setdefault((kind, shape), []).append(b["real_time"])
-        kept[(kind, shape)] = b["saved_bytes"]
+        key = (kind, tuple(int(a.split(":")[1]) for a in args if ":" in a))
+        wall.setdefault(key, []).append(b["real_time"])
+        cpu.setdefault(key, []).append(b["cpu_ms"])
+        kept[key] = b["saved_bytes"]
     if peer:
-        for r in json.load(open(f"build/bench/pytorch_attention.{i}.json"))["rows"]:
-            theirs.setdefault((r["b"], r["h"], r["t"], r["dh"]), []).append(r["ms"])
+        result = json.load(open(f"build/bench/pytorch_attention.{i}.json"))
+        backend = result["backend"]
+        for r in result["rows"]:
+            key = ("pytorch", (r["b"], r["h"], r["t"], r["dh"]))
+            wall.setdefault(key, []).append(r["ms"])
+            cpu.setdefault(key, []).append(r["cpu_ms"])
 med = statistics.median
 def cell(values):
-    return f"{med(values):.2f} ({min(values):.2f}-{max(values):.2f})"
-print("\n| attention fwd+bwd fp32, 2 threads: B, H, T, Dh | fused ms | composition ms | "
-      "PyTorch SDPA ms | fused vs composition | fused vs PyTorch | kept for backward: fused / composition |")
-print("|---|---|---|---|---|---|---|")
-for shape in sorted({s for kind, s in times if kind == "fused"}, key=lambda s: s[2]):
-    f, c, t = times[("fused", shape)], times[("composed", shape)], theirs.get(shape)
-    print(f"| {', '.join(map(str, shape))} | {cell(f)} | {cell(c)} | {cell(t) if t else 'skipped'} | "
-          f"{med(c) / med(f):.2f}x | {f'{med(t) / med(f):.2f}x' if t else '-'} | "
-          f"{kept[('fused', shape)] / 1e3:.1f} kB / {kept[('composed', shape)] / 1e6:.2f} MB |")
-print(f"median of {rounds} alternating rounds (min-max); a ratio above 1: the fused kernel is "
-      f"faster; load average at the end {load}")
-if not peer:
+    return f"{med(values):.2f} ({min(values):.2f}-{max(values):.2f})" if values else "skipped"
+def ratio(table, slower, faster):
+    return f"{med(table[slower]) / med(table[faster]):.2f}x" if slower in table else "-"
+print("\n| attention fwd+bwd fp32, 2 threads: B, H, T, Dh | fused ms | composition ms | PyTorch "
+      "SDPA ms | fused vs composition | fused vs PyTorch | CPU ms fused / PyTorch (ratio) | "
+      "kept for backward: fused / composition |")
+print("|---|---|---|---|---|---|---|---|")
+for shape in sorted({s for kind, s in wall if kind == "fused"}, key=lambda s: s[2]):
+    f, c, t = ("fused", shape), ("composed", shape), ("pytorch", shape)
+    cpu_cell = (f"{med(cpu[f]):.2f} / {med(cpu[t]):.2f} ({ratio(cpu, t, f)})" if t in cpu
+                else f"{med(cpu[f]):.2f} / -")
+    print(f"| {', '.join(map(str, shape))} | {cell(wall[f])} | {cell(wall[c])} | "
+          f"{cell(wall.get(t, []))} | {ratio(wall, c, f)} | {ratio(wall, t, f)} | {cpu_cell} | "
+          f"{kept[f] / 1e3:.1f} kB / {kept[c] / 1e6:.2f} MB |")
+print(f"wall ms: median of {rounds} alternating rounds (min-max); a ratio above 1: the fused "
+      f"kernel is faster; load average at the end {load}")
+if peer:
+    print(f"PyTorch's SDPA backend for these inputs: {backend}")
+else:
     print("PyTorch peer skipped: no venv (bash tools/peer-env.sh makes it)")
 PY

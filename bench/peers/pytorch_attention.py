@@ -12,10 +12,12 @@ forward, backward(seed), and clearing the buffer's gradient (set to None).
 
 The backend PyTorch picks (printed) is its CPU flash-attention kernel when
 the inputs allow it. The time per iteration is the median of --repeats runs
-of --iters iterations each, after a warm-up.
+of --iters iterations each, after a warm-up: "ms" by the wall clock, "cpu_ms"
+the process's CPU time (all threads; what other jobs on a shared machine
+disturb less, when OpenMP threads wait passively).
 
-Prints one JSON object: {"torch": version, "threads": n, "rows": [{"b", "h",
-"t", "dh", "ms"}, ...]}.
+Prints one JSON object: {"torch": version, "threads": n, "backend": the SDPA
+backend PyTorch picks, "rows": [{"b", "h", "t", "dh", "ms", "cpu_ms"}, ...]}.
 """
 import argparse
 import json
@@ -41,13 +43,23 @@ def time_shape(b, h, t, dh, iters, repeats):
 
     for _ in range(max(3, iters // 4)):
         step()
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for _ in range(iters):
             step()
-        times.append((time.perf_counter() - start) / iters)
-    return statistics.median(times) * 1e3
+        wall.append((time.perf_counter() - start) / iters * 1e3)
+        cpu.append((time.process_time() - cpu_start) / iters * 1e3)
+    return {"b": b, "h": h, "t": t, "dh": dh, "ms": statistics.median(wall),
+            "cpu_ms": statistics.median(cpu)}
+
+
+def backend(b, h, t, dh):
+    """The name of the SDPA backend PyTorch picks for these inputs."""
+    q = torch.zeros(b, t, 3, h, dh).permute(2, 0, 3, 1, 4)[0].requires_grad_()
+    choice = torch._fused_sdp_choice(q, q, q)
+    members = torch.nn.attention.SDPBackend.__members__.items()
+    return next((name for name, m in members if m.value == choice), str(choice))
 
 
 def main():
@@ -58,10 +70,9 @@ def main():
     p.add_argument("--out", help="also write the JSON here")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    rows = [{"b": b, "h": h, "t": t, "dh": dh,
-             "ms": time_shape(b, h, t, dh, args.iters, args.repeats)}
-            for b, h, t, dh in SHAPES]
-    result = {"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows}
+    rows = [time_shape(*shape, args.iters, args.repeats) for shape in SHAPES]
+    result = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+              "backend": backend(*SHAPES[0]), "rows": rows}
     text = json.dumps(result)
     print(text)
     if args.out:
