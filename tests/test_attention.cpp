@@ -280,6 +280,29 @@ TEST_CASE("scaled_dot_product_attention in bf16: float compute, one rounding (ag
   }
 }
 
+TEST_CASE("scaled_dot_product_attention in bf16 is the float32 kernel rounded once") {
+  // bf16 inputs widen exactly to float32 and the kernel computes in float, so
+  // its output and dv are float32's on the same values, each rounded to bf16
+  // once: any intermediate rounding (of the scores, the running output across
+  // key tiles, the log-sum-exp) would show. dq and dk depend also on
+  // D = rowsum(dout * out), which the backward takes from the saved output,
+  // rounded to bf16 (as PyTorch's does): they are only close.
+  Generator gen(20);
+  for (bool causal : {false, true}) {
+    CAPTURE(causal);
+    const std::vector<Tensor> in16 = qkv_inputs(2, 2, 140, 300, 16, 8, gen, DType::BF16);
+    std::vector<Tensor> in32;
+    for (const Tensor& t : in16) in32.push_back(f64_twin(t).detach().to(DType::F32).requires_grad_());
+    const Tensor seed16 = input({2, 2, 140, 8}, gen, false, DType::BF16);
+    const Result r16 = run(kFused, in16, causal, seed16);
+    const Result r32 = run(kFused, in32, causal, seed16.to(DType::F32));
+    CHECK(r16.out.to_vector() == r32.out.to(DType::BF16).to_vector());
+    CHECK(r16.grads[2].to_vector() == r32.grads[2].to(DType::BF16).to_vector());
+    CHECK(rel_error(r16.grads[0], r32.grads[0]) < 1e-2);
+    CHECK(rel_error(r16.grads[1], r32.grads[1]) < 1e-2);
+  }
+}
+
 TEST_CASE("scaled_dot_product_attention under autocast: bf16 in and out, float32 gradients") {
   Generator gen(17);
   const std::vector<Tensor> qkv = qkv_inputs(2, 3, 17, 17, 16, 16, gen, DType::F32);
