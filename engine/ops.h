@@ -104,10 +104,18 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen);
 Tensor drop_path(const Tensor& x, double p, bool training, Generator& gen);
 
 // ---- attention (engine/ops/attention.cpp) ----
-// q, k, v [B, H, T, Dh] -> [B, H, T, Dh]: softmax(q k^T / sqrt(Dh)) v, with an
-// optional causal mask. Reference implementation composed of matmul/softmax.
+// q [B, H, Tq, Dh], k [B, H, Tk, Dh], v [B, H, Tk, Dv] -> [B, H, Tq, Dv]:
+// softmax(q k^T / sqrt(Dh)) v; with causal, query i sees keys j <= i
+// (PyTorch's is_causal). Any strides (the heads of a [B, T, H, Dh] projection
+// are used in place). On the CPU a fused kernel (flash attention: tiles, online
+// softmax, only a log-sum-exp per query row kept for the backward); on CUDA the
+// composition below. Under autocast float32 inputs run in bf16.
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     bool causal = false);
+// The same from matmul, mul_scalar, add and softmax (autograd and FLOPs from
+// those): what CUDA runs, and the reference the fused kernel is checked against.
+Tensor scaled_dot_product_attention_composed(const Tensor& q, const Tensor& k, const Tensor& v,
+                                             bool causal = false);
 // x [B, T, D] -> [B, T, D] with `heads` heads; w_qkv [3D, D], w_out [D, D].
 Tensor multi_head_attention(const Tensor& x, const Tensor& w_qkv, const Tensor& b_qkv,
                             const Tensor& w_out, const Tensor& b_out, int64_t heads,

@@ -1,16 +1,87 @@
-// scaled_dot_product_attention and multi_head_attention: forward against naive
-// loops (float32), gradient checks (float64, views included), causality, the
-// FLOP total, edge cases and bad input.
+// scaled_dot_product_attention (the fused CPU kernel) and its composition
+// from matmul and softmax, and multi_head_attention: forward against naive
+// loops (float32), gradient checks (float64, views included, more than one
+// tile), the fused kernel against the composition (float64 and float32,
+// forward and gradients), bf16, the memory kept for the backward, causality,
+// the FLOP totals, edge cases and bad input.
 #include <cmath>
 
 #include "engine/autocast.h"
 #include "engine/flops.h"
+#include "tests/bf16_testing.h"
 #include "tests/gradcheck.h"
 
 using namespace motive;
 using namespace motive::test;
 
 namespace {
+
+using Attention = Tensor (*)(const Tensor&, const Tensor&, const Tensor&, bool);
+const Attention kFused = &scaled_dot_product_attention;  // on CPU tensors
+const Attention kComposed = &scaled_dot_product_attention_composed;
+
+// n leaf views [B, H, T, D] of one [B, T, n, H, D] leaf: a ViT block's q, k, v
+// are such strided heads of its fused projection output.
+std::vector<Tensor> projection_heads(int64_t n, int64_t b, int64_t t, int64_t h, int64_t d,
+                                     Generator& gen, DType dtype = DType::F64) {
+  Tensor owner = input({b, t, n, h, d}, gen, true, dtype);
+  NoGradGuard parameter_view;
+  const Tensor heads = owner.permute({2, 0, 3, 1, 4});
+  std::vector<Tensor> views;
+  for (int64_t i = 0; i < n; ++i) views.push_back(heads.select(0, i));
+  return views;
+}
+
+// Fresh leaves q [B, H, Tq, Dh], k [B, H, Tk, Dh], v [B, H, Tk, Dv].
+std::vector<Tensor> qkv_inputs(int64_t b, int64_t h, int64_t tq, int64_t tk, int64_t dh,
+                               int64_t dv, Generator& gen, DType dtype = DType::F64) {
+  return {input({b, h, tq, dh}, gen, true, dtype), input({b, h, tk, dh}, gen, true, dtype),
+          input({b, h, tk, dv}, gen, true, dtype)};
+}
+
+// f as a function of the input list {q, k, v}, for gradcheck and check_bf16.
+Fn on_inputs(Attention f, bool causal) {
+  return [f, causal](const std::vector<Tensor>& in) { return f(in[0], in[1], in[2], causal); };
+}
+
+struct Result {
+  Tensor out;
+  std::vector<Tensor> grads;  // of q, k, v
+};
+
+// f's output and, after back-propagating seed, the gradients of q, k, v.
+Result run(Attention f, const std::vector<Tensor>& qkv, bool causal, const Tensor& seed) {
+  for (const Tensor& t : qkv) const_cast<Tensor&>(t).zero_grad();
+  const Tensor y = f(qkv[0], qkv[1], qkv[2], causal);
+  y.backward(seed);
+  Result r{y.detach(), {}};
+  for (const Tensor& t : qkv) r.grads.push_back(t.grad().clone());
+  return r;
+}
+
+// The fused kernel against the composition on the same inputs and output
+// gradient (a strided one when asked, as multi-head attention's merge of the
+// heads gives): every output and gradient element within tol. Allocations
+// are poisoned (NaN), so an element the kernel does not write fails.
+void check_against_composition(const std::vector<Tensor>& qkv, bool causal, double tol,
+                               bool strided_seed = false) {
+  set_poison_allocations(true);
+  Generator gen(11);
+  const Shape out{qkv[0].size(0), qkv[0].size(1), qkv[0].size(2), qkv[2].size(3)};
+  const Tensor seed = strided_seed
+                          ? input({out[0], out[2], out[1], out[3]}, gen, false, qkv[0].dtype())
+                                .transpose(1, 2)
+                          : input(out, gen, false, qkv[0].dtype());
+  const Result fused = run(kFused, qkv, causal, seed);
+  const Result composed = run(kComposed, qkv, causal, seed);
+  CHECK(fused.out.shape() == out);
+  CHECK(max_rel_error(fused.out, composed.out) < tol);
+  for (size_t i = 0; i < 3; ++i) {
+    CAPTURE(i);
+    CHECK(fused.grads[i].shape() == qkv[i].shape());
+    CHECK(max_rel_error(fused.grads[i], composed.grads[i]) < tol);
+  }
+}
 
 // softmax(q k^T / sqrt(Dh)) v for q [B, H, Tq, Dh], k [B, H, Tk, Dh],
 // v [B, H, Tk, Dv], in double; causal masks key j > query i.
@@ -107,9 +178,12 @@ TEST_CASE("scaled_dot_product_attention matches naive loops (float32)") {
       CAPTURE(causal);
       const Tensor q = rand_uniform(c.q, -2.0, 2.0, gen), k = rand_uniform(c.k, -2.0, 2.0, gen),
                    v = rand_uniform(c.v, -1.0, 1.0, gen);
-      const Tensor y = scaled_dot_product_attention(q, k, v, causal);
-      CHECK(y.shape() == Shape{c.q[0], c.q[1], c.q[2], c.v[3]});
-      CHECK(max_rel_error(y, naive_attention(q, k, v, causal)) < 1e-5);
+      const Tensor expected = naive_attention(q, k, v, causal);
+      for (Attention f : {kFused, kComposed}) {
+        const Tensor y = f(q, k, v, causal);
+        CHECK(y.shape() == Shape{c.q[0], c.q[1], c.q[2], c.v[3]});
+        CHECK(max_rel_error(y, expected) < 1e-5);
+      }
     }
 }
 
@@ -120,17 +194,15 @@ TEST_CASE("scaled_dot_product_attention on strided views (transposed, sliced)") 
   const Tensor k = rand_uniform({2, 3, 5, 6}, -1.0, 1.0, gen).slice(3, 1, 5);
   const Tensor v = rand_uniform({2, 3, 5, 4}, -1.0, 1.0, gen);
   for (bool causal : {false, true})
-    CHECK(max_rel_error(scaled_dot_product_attention(q, k, v, causal),
-                        naive_attention(q, k, v, causal)) < 1e-5);
+    for (Attention f : {kFused, kComposed})
+      CHECK(max_rel_error(f(q, k, v, causal), naive_attention(q, k, v, causal)) < 1e-5);
 }
 
 TEST_CASE("scaled_dot_product_attention gradient checks w.r.t. q, k, v (float64)") {
   Generator gen(3);
   for (bool causal : {false, true}) {
     CAPTURE(causal);
-    auto f = [causal](const std::vector<Tensor>& in) {
-      return scaled_dot_product_attention(in[0], in[1], in[2], causal);
-    };
+    const Fn f = on_inputs(kFused, causal);
     check_gradients(f, {input({2, 2, 3, 4}, gen), input({2, 2, 3, 4}, gen),
                         input({2, 2, 3, 4}, gen)});
     check_gradients(f, {strided_input({1, 2, 4, 3}, gen), input({1, 2, 4, 3}, gen),
@@ -139,7 +211,164 @@ TEST_CASE("scaled_dot_product_attention gradient checks w.r.t. q, k, v (float64)
                         input({1, 1, 1, 2}, gen)});
     check_gradients(f, {input({1, 1, 2, 3}, gen), input({1, 1, 5, 3}, gen),
                         input({1, 1, 5, 1}, gen)});
+    // More queries than keys: under the mask, rows past Tk see every key.
+    check_gradients(f, {input({1, 2, 6, 3}, gen), input({1, 2, 4, 3}, gen),
+                        input({1, 2, 4, 2}, gen)});
+    // The heads of one [B, T, 3, H, Dh] projection, used in place.
+    check_gradients(f, projection_heads(3, 2, 4, 2, 3, gen));
   }
+}
+
+TEST_CASE("scaled_dot_product_attention gradient checks across tiles (float64)") {
+  // The kernel tiles at most 128 queries by 256 keys, balanced: 131 queries
+  // make tiles of 66 + 65 and 257 keys 129 + 128, so the online softmax
+  // rescales between key tiles, and under the mask the second query tile
+  // reaches into the second key tile, which crosses the diagonal. Head size 1
+  // keeps this fast (under ASan too); the float64 comparisons with the
+  // composition below cover larger heads across tiles.
+  Generator gen(10);
+  for (bool causal : {false, true}) {
+    CAPTURE(causal);
+    const Fn f = on_inputs(kFused, causal);
+    check_gradients(f, {input({1, 1, 131, 1}, gen), input({1, 1, 257, 1}, gen),
+                        input({1, 1, 257, 1}, gen)});
+  }
+}
+
+TEST_CASE("the composition's gradient checks (float64): the reference is right") {
+  Generator gen(13);
+  for (bool causal : {false, true}) {
+    CAPTURE(causal);
+    const Fn f = on_inputs(kComposed, causal);
+    check_gradients(f, qkv_inputs(2, 2, 3, 4, 3, 2, gen));
+    check_gradients(f, projection_heads(3, 1, 5, 2, 2, gen));
+  }
+}
+
+TEST_CASE("fused attention equals the composition in float64, forward and gradients") {
+  // Many tiles in both directions, Tq != Tk, v's own head size, strided heads.
+  Generator gen(14);
+  for (bool causal : {false, true}) {
+    CAPTURE(causal);
+    check_against_composition(qkv_inputs(1, 2, 300, 260, 16, 8, gen), causal, 1e-13);
+    check_against_composition(qkv_inputs(1, 3, 200, 520, 8, 16, gen), causal, 1e-13, true);
+    check_against_composition(projection_heads(3, 2, 259, 2, 8, gen), causal, 1e-13, true);
+  }
+}
+
+TEST_CASE("fused attention equals the composition in float32, forward and gradients") {
+  // Fresh random inputs (never 0), poisoned allocations, vit shapes: a head
+  // size of 64 over 65 tokens, and 197 tokens as vit-s at 224x224.
+  Generator gen(15);
+  for (bool causal : {false, true}) {
+    CAPTURE(causal);
+    check_against_composition(projection_heads(3, 2, 65, 3, 64, gen, DType::F32), causal, 5e-6,
+                              true);
+    check_against_composition(qkv_inputs(1, 2, 197, 197, 64, 64, gen, DType::F32), causal, 5e-6);
+    check_against_composition(qkv_inputs(2, 1, 40, 300, 32, 24, gen, DType::F32), causal, 5e-6);
+  }
+}
+
+TEST_CASE("scaled_dot_product_attention in bf16: float compute, one rounding (against float64)") {
+  Generator gen(16);
+  for (bool causal : {false, true}) {
+    CAPTURE(causal);
+    const Fn f = on_inputs(kFused, causal);
+    check_bf16(f, qkv_inputs(2, 3, 65, 65, 64, 64, gen, DType::BF16));
+    check_bf16(f, qkv_inputs(1, 2, 130, 300, 16, 8, gen, DType::BF16));
+    check_bf16(f, projection_heads(3, 2, 9, 2, 8, gen, DType::BF16));
+  }
+}
+
+TEST_CASE("scaled_dot_product_attention in bf16 is the float32 kernel rounded once") {
+  // bf16 inputs widen exactly to float32 and the kernel computes in float, so
+  // its output and dv are float32's on the same values, each rounded to bf16
+  // once: any intermediate rounding (of the scores, the running output across
+  // key tiles, the log-sum-exp) would show. dq and dk depend also on
+  // D = rowsum(dout * out), which the backward takes from the saved output,
+  // rounded to bf16 (as PyTorch's does): they are only close.
+  Generator gen(20);
+  for (bool causal : {false, true}) {
+    CAPTURE(causal);
+    const std::vector<Tensor> in16 = qkv_inputs(2, 2, 140, 300, 16, 8, gen, DType::BF16);
+    std::vector<Tensor> in32;
+    for (const Tensor& t : in16) in32.push_back(f64_twin(t).detach().to(DType::F32).requires_grad_());
+    const Tensor seed16 = input({2, 2, 140, 8}, gen, false, DType::BF16);
+    const Result r16 = run(kFused, in16, causal, seed16);
+    const Result r32 = run(kFused, in32, causal, seed16.to(DType::F32));
+    CHECK(r16.out.to_vector() == r32.out.to(DType::BF16).to_vector());
+    CHECK(r16.grads[2].to_vector() == r32.grads[2].to(DType::BF16).to_vector());
+    CHECK(rel_error(r16.grads[0], r32.grads[0]) < 1e-2);
+    CHECK(rel_error(r16.grads[1], r32.grads[1]) < 1e-2);
+  }
+}
+
+TEST_CASE("scaled_dot_product_attention under autocast: bf16 in and out, float32 gradients") {
+  Generator gen(17);
+  const std::vector<Tensor> qkv = qkv_inputs(2, 3, 17, 17, 16, 16, gen, DType::F32);
+  const Tensor seed = input({2, 3, 17, 16}, gen, false, DType::F32);
+  for (bool causal : {false, true}) {
+    CAPTURE(causal);
+    const Result f32 = run(kFused, qkv, causal, seed);
+    Tensor y;
+    for (const Tensor& t : qkv) const_cast<Tensor&>(t).zero_grad();
+    {
+      Autocast autocast;
+      y = scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], causal);
+    }
+    CHECK(y.dtype() == DType::BF16);
+    y.backward(seed);
+    CHECK(rel_error(y, f32.out) < 1e-2);
+    for (size_t i = 0; i < 3; ++i) {
+      CAPTURE(i);
+      CHECK(qkv[i].grad().dtype() == DType::F32);
+      CHECK(rel_error(qkv[i].grad(), f32.grads[i]) < 2e-2);
+    }
+  }
+}
+
+TEST_CASE("the forward keeps one float per query row for the backward, not [B, H, Tq, Tk]") {
+  // Tensor memory left alive by a forward with inputs that require grad,
+  // beyond its output: the fused kernel's log-sum-exp rows against the
+  // composition's saved probabilities.
+  Generator gen(18);
+  const int64_t b = 2, h = 3, tq = 70, tk = 90;
+  const std::vector<Tensor> qkv = qkv_inputs(b, h, tq, tk, 16, 16, gen, DType::F32);
+  const auto kept = [&](Attention f) {
+    const int64_t before = memory_stats().current_bytes;
+    const Tensor y = f(qkv[0], qkv[1], qkv[2], true);
+    return memory_stats().current_bytes - before - y.numel() * 4;
+  };
+  CHECK(kept(kFused) == b * h * tq * 4);
+  CHECK(kept(kComposed) >= b * h * tq * tk * 4);
+  // Without gradients nothing is kept.
+  NoGradGuard no_grad;
+  CHECK(kept(kFused) == 0);
+}
+
+TEST_CASE("scaled_dot_product_attention FLOPs: the composition's count, forward and backward") {
+  Generator gen(19);
+  for (bool causal : {false, true})
+    for (const Shape& s : {Shape{2, 3, 5, 5, 4, 4}, Shape{1, 2, 3, 7, 4, 6}}) {
+      CAPTURE(causal);
+      CAPTURE(shape_str(s));
+      const std::vector<Tensor> qkv = qkv_inputs(s[0], s[1], s[2], s[3], s[4], s[5], gen);
+      const Tensor seed = input({s[0], s[1], s[2], s[5]}, gen, false);
+      const auto count = [&](Attention f) {
+        reset_flop_count();
+        const Tensor y = f(qkv[0], qkv[1], qkv[2], causal);
+        const int64_t forward = flop_count();
+        y.backward(seed);
+        return std::make_pair(forward, flop_count() - forward);
+      };
+      const auto [fused_fwd, fused_bwd] = count(kFused);
+      const auto [composed_fwd, composed_bwd] = count(kComposed);
+      CHECK(fused_fwd == composed_fwd);
+      CHECK(fused_bwd == composed_bwd);
+      const int64_t heads = s[0] * s[1], scores = heads * s[2] * s[3];
+      CHECK(fused_fwd == heads * s[2] * s[4] + 2 * scores * s[4] + (causal ? scores : 0) +
+                             softmax_flops(scores) + 2 * scores * s[5]);
+    }
 }
 
 TEST_CASE("multi_head_attention matches naive loops (float32)") {
@@ -261,6 +490,36 @@ TEST_CASE("attention edge cases") {
     CHECK(max_rel_error(multi_head_attention(x, p.w_qkv, p.b_qkv, p.w_out, p.b_out, 4, false),
                         naive_mha(x, p.w_qkv, p.b_qkv, p.w_out, p.b_out, 4, false)) < 1e-5);
   }
+  SUBCASE("every size 1: the output is v, dq = dk = 0, dv = dout") {
+    const std::vector<Tensor> qkv = qkv_inputs(1, 1, 1, 1, 1, 1, gen);
+    const Tensor seed = Tensor::full({1, 1, 1, 1}, 0.75, DType::F64);
+    const Result r = run(kFused, qkv, true, seed);
+    CHECK(r.out.item() == qkv[2].item());
+    CHECK(r.grads[0].item() == 0.0);
+    CHECK(r.grads[1].item() == 0.0);
+    CHECK(r.grads[2].item() == 0.75);
+  }
+  SUBCASE("one query under the causal mask sees key 0 only") {
+    const std::vector<Tensor> qkv = qkv_inputs(2, 2, 1, 6, 3, 4, gen);
+    const Tensor y = scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], true);
+    CHECK(y.to_vector() == qkv[2].slice(2, 0, 1).to_vector());
+  }
+  SUBCASE("masked keys have no influence, even with values near the float32 maximum") {
+    // Query i sees keys 0..i: each query row's output must not move when the
+    // values of the keys it does not see are huge (a masked probability must
+    // be exactly 0, not merely small).
+    const std::vector<Tensor> qkv = qkv_inputs(1, 2, 4, 6, 8, 3, gen, DType::F32);
+    for (Attention f : {kFused, kComposed}) {
+      const Tensor y = f(qkv[0], qkv[1], qkv[2], true);
+      for (int64_t i = 0; i < 4; ++i) {
+        CAPTURE(i);
+        Tensor v = qkv[2].detach().clone();
+        v.slice(2, i + 1, 6).fill_(3e38);
+        CHECK(f(qkv[0], qkv[1], v, true).slice(2, i, i + 1).to_vector() ==
+              y.slice(2, i, i + 1).to_vector());
+      }
+    }
+  }
   SUBCASE("large scores stay finite (stable softmax)") {
     const Tensor q = Tensor::full({1, 1, 3, 2}, 100.0), k = Tensor::full({1, 1, 3, 2}, 100.0);
     const Tensor v = rand_uniform({1, 1, 3, 2}, -1.0, 1.0, gen);
@@ -278,6 +537,17 @@ TEST_CASE("attention rejects bad input") {
   CHECK_THROWS_WITH_AS(scaled_dot_product_attention(t, Tensor::ones({1, 2, 3, 5}), t),
                        doctest::Contains("scaled_dot_product_attention: shapes"), Error);
   CHECK_THROWS_WITH_AS(scaled_dot_product_attention(t, t, Tensor::ones({1, 2, 4, 4})),
+                       doctest::Contains("scaled_dot_product_attention: shapes"), Error);
+  CHECK_THROWS_WITH_AS(scaled_dot_product_attention(t, Tensor::ones({1, 2, 0, 4}),
+                                                    Tensor::ones({1, 2, 0, 4})),
+                       doctest::Contains("scaled_dot_product_attention: no keys"), Error);
+  CHECK_THROWS_WITH_AS(scaled_dot_product_attention(Tensor::ones({1, 2, 3, 0}),
+                                                    Tensor::ones({1, 2, 3, 0}), t),
+                       doctest::Contains("scaled_dot_product_attention: head size is 0"), Error);
+  const Tensor labels = Tensor::zeros({1, 2, 3, 4}, DType::I32);
+  CHECK_THROWS_WITH_AS(scaled_dot_product_attention(labels, labels, labels),
+                       doctest::Contains("scaled_dot_product_attention: q, k, v are I32"), Error);
+  CHECK_THROWS_WITH_AS(scaled_dot_product_attention_composed(t, t, Tensor::ones({1, 2, 4, 4})),
                        doctest::Contains("scaled_dot_product_attention: shapes"), Error);
   Generator gen(9);
   const MhaParams p(4, gen);

@@ -64,6 +64,77 @@ shares = ", ".join(f"{100 * pack / step('width:resnet18x0.5_in_resnet18', 'base'
                    f"at batch {batch}" for batch in (256, 32))
 print(f"width-nested base step (resnet18x0.5 in resnet18): filter packing {pack:.2f} ms = {shares}")
 PY
+# ---- attention: the fused CPU kernel, the plain composition and PyTorch's CPU SDPA ----
+# Forward + backward at ViT shapes, fp32, at 2 threads (the target) and at 1
+# (OMP_NUM_THREADS for motive, torch.set_num_threads for PyTorch), OpenMP
+# threads of both waiting passively unless OMP_WAIT_POLICY says otherwise
+# (spinning costs several-fold on a shared machine). The machine may be
+# shared, so the motive bench and the PyTorch peer take turns, ATTENTION_ROUNDS
+# times (3), and each cell is the median over the rounds (min-max beside it).
+# The peer runs only when the venv of tools/peer-env.sh exists (it is not
+# installed from here).
+rounds=${ATTENTION_ROUNDS:-3}
+peer_py=${MOTIVE_PEER_VENV:-$HOME/.cache/motive/peer-venv}/bin/python
+wait_policy=${OMP_WAIT_POLICY:-PASSIVE}
+cmake --build build -j2 --target bench_attention >/dev/null
+peer=1
+[[ -x "$peer_py" ]] && "$peer_py" -c 'import torch' 2>/dev/null || peer=0
+for threads in 2 1; do
+  for ((i = 0; i < rounds; ++i)); do
+    OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=$wait_policy build/bin/bench_attention \
+      --benchmark_format=json --benchmark_out_format=json \
+      --benchmark_out=build/bench/bench_attention.t$threads.$i.json >/dev/null
+    if ((peer)); then
+      OMP_WAIT_POLICY=$wait_policy "$peer_py" bench/peers/pytorch_attention.py \
+        --threads $threads --out build/bench/pytorch_attention.t$threads.$i.json >/dev/null
+    fi
+  done
+done
+python3 - "$rounds" "$peer" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+import json, statistics, sys
+rounds, peer, load = int(sys.argv[1]), sys.argv[2] == "1", sys.argv[3]
+# (kind, threads, (B, H, T, Dh)) -> per-round wall ms, per-round CPU ms; bytes kept
+wall, cpu, kept, backend = {}, {}, {}, None
+for threads in (2, 1):
+    for i in range(rounds):
+        for b in json.load(open(f"build/bench/bench_attention.t{threads}.{i}.json"))["benchmarks"]:
+            _, kind, *args = b["name"].split("/")  # BM_Attention/fused/B:32/H:3/T:65/Dh:64/real_time
+            key = (kind, threads, tuple(int(a.split(":")[1]) for a in args if ":" in a))
+            wall.setdefault(key, []).append(b["real_time"])
+            cpu.setdefault(key, []).append(b["cpu_ms"])
+            kept[key[::2]] = b["saved_bytes"]
+        if peer:
+            result = json.load(open(f"build/bench/pytorch_attention.t{threads}.{i}.json"))
+            backend = result["backend"]
+            for r in result["rows"]:
+                key = ("pytorch", threads, (r["b"], r["h"], r["t"], r["dh"]))
+                wall.setdefault(key, []).append(r["ms"])
+                cpu.setdefault(key, []).append(r["cpu_ms"])
+med = statistics.median
+def cell(values):
+    return f"{med(values):.2f} ({min(values):.2f}-{max(values):.2f})" if values else "skipped"
+def ratio(table, slower, faster):
+    return f"{med(table[slower]) / med(table[faster]):.2f}x" if slower in table else "-"
+print("\n| attention fwd+bwd fp32: B, H, T, Dh | threads | fused ms | composition ms | PyTorch "
+      "SDPA ms | fused vs composition | fused vs PyTorch | CPU ms fused / composition / PyTorch |")
+print("|---|---|---|---|---|---|---|---|")
+for shape in sorted({s for kind, _, s in wall if kind == "fused"}, key=lambda s: s[2]):
+    for threads in (2, 1):
+        f, c, t = (("fused", threads, shape), ("composed", threads, shape),
+                   ("pytorch", threads, shape))
+        cpus = " / ".join(f"{med(cpu[k]):.2f}" if k in cpu else "-" for k in (f, c, t))
+        print(f"| {', '.join(map(str, shape))} | {threads} | {cell(wall[f])} | {cell(wall[c])} | "
+              f"{cell(wall.get(t, []))} | {ratio(wall, c, f)} | {ratio(wall, t, f)} | {cpus} |")
+print(f"wall ms: median of {rounds} alternating rounds (min-max); a ratio above 1: the fused "
+      f"kernel is faster. CPU ms: all threads, per iteration. Load average at the end {load}")
+for shape in sorted({s for kind, s in kept if kind == "fused"}, key=lambda s: s[2]):
+    print(f"kept for the backward beyond the output, {', '.join(map(str, shape))}: fused "
+          f"{kept[('fused', shape)] / 1e3:.1f} kB, composition {kept[('composed', shape)] / 1e6:.2f} MB")
+if peer:
+    print(f"PyTorch's SDPA backend for these inputs: {backend}")
+else:
+    print("PyTorch peer skipped: no venv (bash tools/peer-env.sh makes it)")
+PY
 fi
 
 # ---- CPU training beside PyTorch (bench/peers/pytorch_cpu_train.py), 2 threads ----
