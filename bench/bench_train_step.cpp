@@ -9,6 +9,7 @@
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "models/demo_cnn.h"
+#include "models/registry.h"
 #include "models/resnet/resnet.h"
 
 using namespace motive;
@@ -36,18 +37,21 @@ BENCHMARK(BM_DemoCnnTrainStep)->Arg(64)->Unit(benchmark::kMillisecond);
 
 namespace {
 
-// A CIFAR-stem ResNet for 10 classes with SGD (lr 0.1, momentum 0.9, weight
-// decay 5e-4 under `decay`) on a fixed batch: randn input, labels i % 10.
-struct ResNetTraining {
+// A model of the registry for 10 classes with SGD (lr 0.1, momentum 0.9,
+// weight decay 5e-4: on every parameter, or where the family applies it) on
+// a fixed batch: randn input, labels i % 10.
+struct ModelTraining {
   Generator gen{0};
   std::unique_ptr<Model> model;
   SGD opt{0.1, 0.9, 0, 5e-4};
   Tensor x, y;
-  ResNetTraining(const char* name, int64_t batch, int64_t size, int64_t channels, DecayRule decay)
-      : model(build_model(resnet_preset(name, {channels, 10}), gen)),
+  ModelTraining(const char* name, int64_t batch, int64_t size, int64_t channels,
+                bool family_decay)
+      : model(build_model(*resolve_model(name, {channels, 10, size, size}), gen)),
         x(randn({batch, size, size, channels}, gen)),
         y(Tensor::empty({batch}, DType::I32)) {
-    opt.add_params(model->parameters(), decay);
+    for (const auto& [pname, p] : model->named_parameters())
+      opt.add_param(p, !family_decay || model->decays(pname));
     for (int64_t i = 0; i < batch; ++i) y.set({i}, static_cast<double>(i % 10));
   }
   void step() {
@@ -68,7 +72,7 @@ struct ResNetTraining {
 }  // namespace
 
 static void BM_ResNet18CifarTrainStep(benchmark::State& state) {
-  ResNetTraining t("resnet18-cifar", state.range(0), 32, 3, DecayRule::All);
+  ModelTraining t("resnet18-cifar", state.range(0), 32, 3, false);
   t.step();  // momentum buffers and gradients exist from here on, as in a long run
   reset_peak_memory();
   for (auto _ : state) t.step();
@@ -79,20 +83,23 @@ BENCHMARK(BM_ResNet18CifarTrainStep)->Arg(16)->Unit(benchmark::kMillisecond)->It
 
 // The train steps beside PyTorch's (bench/peers/pytorch_cpu_train.py step,
 // tools/bench.sh): resnet20 and resnet20x0.5 on Fashion-MNIST-sized input
-// (batch 128, 28x28x1) and resnet18-cifar at batch 32 (32x32x3); SGD as the
-// trainer's (momentum 0.9, weight decay 5e-4 except norms and biases), labels
+// (batch 128, 28x28x1), resnet18-cifar at batch 32 (32x32x3), and vit-ti-p4
+// (12 blocks, 192 dims, patch 4) at batch 32 (32x32x3); SGD as the trainer's
+// (momentum 0.9, weight decay 5e-4 where the family applies it), labels
 // i % 10, one untimed step first.
-static void BM_ResNetStep(benchmark::State& state, const char* name, int64_t batch, int64_t size,
-                          int64_t channels) {
-  ResNetTraining t(name, batch, size, channels, DecayRule::ExcludeNormAndBias);
+static void BM_ModelStep(benchmark::State& state, const char* name, int64_t batch, int64_t size,
+                         int64_t channels) {
+  ModelTraining t(name, batch, size, channels, true);
   t.step();
   for (auto _ : state) t.step();
   t.count(state);
 }
-BENCHMARK_CAPTURE(BM_ResNetStep, resnet20, "resnet20", 128, 28, 1)
+BENCHMARK_CAPTURE(BM_ModelStep, resnet20, "resnet20", 128, 28, 1)
     ->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
-BENCHMARK_CAPTURE(BM_ResNetStep, resnet20x0.5, "resnet20x0.5", 128, 28, 1)
+BENCHMARK_CAPTURE(BM_ModelStep, resnet20x0.5, "resnet20x0.5", 128, 28, 1)
     ->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
-BENCHMARK_CAPTURE(BM_ResNetStep, resnet18-cifar, "resnet18-cifar", 32, 32, 3)
+BENCHMARK_CAPTURE(BM_ModelStep, resnet18-cifar, "resnet18-cifar", 32, 32, 3)
+    ->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ModelStep, vit-ti-p4, "vit-ti-p4", 32, 32, 3)
     ->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
 BENCHMARK_MAIN();

@@ -141,7 +141,7 @@ fi
 # Each row runs ours, then the peer, back to back; the ratio is ours / PyTorch.
 # The main job is `trainer train` as it runs with no flags on a CPU (spelled
 # out, since any flag turns the CPU subset off); the model rows are one train
-# step on a fixed batch (bench_train_step's BM_ResNetStep; PyTorch in its
+# step on a fixed batch (bench_train_step's BM_ModelStep; PyTorch in its
 # faster memory layout); the conv rows are forward + backward of each resnet20
 # conv (batch 128, 28x28) against the FMA peak and Eigen's 1024^3 GEMM rate
 # measured in the same process.
@@ -156,10 +156,13 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 # other jobs needs (spinning threads there cost several-fold).
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 peer=bench/peers/pytorch_cpu_train.py
-for m in resnet20 resnet20x0.5 resnet18-cifar; do
-  build/bin/bench_train_step --benchmark_filter="BM_ResNetStep/$m/" --benchmark_format=json \
+for m in resnet20 resnet20x0.5 resnet18-cifar vit-ti-p4; do
+  build/bin/bench_train_step --benchmark_filter="BM_ModelStep/$m/" --benchmark_format=json \
     --benchmark_out="build/bench/step_$m.json" --benchmark_out_format=json >/dev/null
-  if [[ $m == resnet18-cifar ]]; then args=(--batch 32 --size 32 --channels 3); else args=(); fi
+  case $m in
+    resnet18-cifar | vit-*) args=(--batch 32 --size 32 --channels 3) ;;
+    *) args=() ;;
+  esac
   "$PY" $peer step --model "$m" --threads "$OMP_NUM_THREADS" "${args[@]}" \
     --out "build/bench/peer_step_$m.json" >/dev/null
 done
@@ -185,7 +188,7 @@ peer = load("build/bench/peer_job.json")
 print(f"| main job: resnet20x0.5 in resnet20, loss-decrease:1 (12,000 images x 3 epochs, batch 128) "
       f"| {ours:,.0f} | {peer['images_per_second']:,.0f} ({peer['layout']}) | {ours / peer['images_per_second']:.2f}x |")
 for m, what in (("resnet20", "batch 128, 28x28x1"), ("resnet20x0.5", "batch 128, 28x28x1"),
-                ("resnet18-cifar", "batch 32, 32x32x3")):
+                ("resnet18-cifar", "batch 32, 32x32x3"), ("vit-ti-p4", "batch 32, 32x32x3")):
     o = load(f"build/bench/step_{m}.json")["benchmarks"][0]["images/s"]
     p = load(f"build/bench/peer_step_{m}.json")
     print(f"| {m} train step ({what}) | {o:,.0f} | {p['images_per_second']:,.0f} ({p['layout']}) | {o / p['images_per_second']:.2f}x |")

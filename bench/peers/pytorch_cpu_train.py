@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """PyTorch CPU peer of motive's CPU training: the train step and the main job.
 
-The models are motive's CIFAR-family ResNets (models/resnet_plan.h): a 3x3
+A model name starting with vit- is timm's VisionTransformer as tools/golden.py
+builds it for that name (step mode only); the rest of this header describes
+the ResNets.
+
+The models are motive's CIFAR-family ResNets (models/resnet/plan.h): a 3x3
 stride-1 stem conv without bias, BN and relu; stages of basic blocks (the
 first block of stages after the first has stride 2 on its first conv);
 projection shortcuts (1x1 conv + BN) wherever the shape changes; global
@@ -39,7 +43,9 @@ import argparse
 import gzip
 import json
 import math
+import os
 import struct
+import sys
 import time
 
 import torch
@@ -139,14 +145,30 @@ def fixed_batch(batch, size, channels, classes, gen):
     return x, y
 
 
+def vit(name, channels, size):
+    """timm's VisionTransformer for a motive ViT name (tools/golden.py builds it):
+    (forward, named parameters, decays) with motive's weight-decay rule, timm's
+    no_weight_decay (not norms, biases, the class token, the position embedding)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
+    from golden import build_vit
+    net = build_vit(name, channels, 10, size).train()
+    params = dict(net.named_parameters())
+    decays = lambda k: params[k].ndim >= 2 and k not in ("cls_token", "pos_embed")
+    return (lambda x: net(x)), params, decays
+
+
 def step_bench(args):
     results = {}
     for layout, fmt in (("nchw", torch.contiguous_format), ("channels_last", torch.channels_last)):
         gen = torch.Generator().manual_seed(0)
-        net = ResNet(args.model, args.channels, 10, gen)
-        net.to_layout(fmt)
-        decay = [t for k, t in net.params.items() if net.decays(k)]
-        rest = [t for k, t in net.params.items() if not net.decays(k)]
+        if args.model.startswith("vit-"):
+            forward, params, decays = vit(args.model, args.channels, args.size)
+        else:
+            net = ResNet(args.model, args.channels, 10, gen)
+            net.to_layout(fmt)
+            forward, params, decays = (lambda x: net.forward(x, True)), net.params, net.decays
+        decay = [t for k, t in params.items() if decays(k)]
+        rest = [t for k, t in params.items() if not decays(k)]
         opt = torch.optim.SGD([{"params": decay, "weight_decay": 5e-4},
                                {"params": rest, "weight_decay": 0.0}], lr=0.1, momentum=0.9)
         x, y = fixed_batch(args.batch, args.size, args.channels, 10, gen)
@@ -154,7 +176,7 @@ def step_bench(args):
 
         def step():
             opt.zero_grad(set_to_none=True)
-            F.cross_entropy(net.forward(x, True), y).backward()
+            F.cross_entropy(forward(x), y).backward()
             opt.step()
 
         for _ in range(args.warmup):
