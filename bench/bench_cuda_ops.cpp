@@ -7,7 +7,7 @@
 // per-channel vectors included) and that as a percentage of the copy
 // ("pct_of_d2d", set when the copy row ran first, as registered). The
 // project's targets: elementwise >= 80%, layer_norm and fused cross-entropy
-// >= 70% (README.md, "GPU", has the measured figures).
+// >= 70% (docs/gpu.md has the measured figures).
 //
 // Timing: bench/cuda_bench.h's time_launches (CUDA events around kReps
 // launches, after warm-up), median over the iterations. Inputs are random

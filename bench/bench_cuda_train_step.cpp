@@ -1,4 +1,4 @@
-// End-to-end train step on the GPU, the case README.md's "GPU" table compares
+// End-to-end train step on the GPU, the case docs/gpu.md's table compares
 // with PyTorch: resnet18 with the CIFAR stem (3x3 stem conv, no max-pool),
 // 32x32x3 inputs, batch 256, 10 classes, float32. One step = zero_grad,
 // training-mode forward (BN batch statistics), softmax cross-entropy, backward,

@@ -1,7 +1,7 @@
-// The demo network of the engine issue: a two-conv CNN for 28x28 grey images
+// The engine's demo network: a two-conv CNN for 28x28 grey images
 //   conv3x3(1->16) relu maxpool2 -> conv3x3(16->32) relu maxpool2 -> linear(32*7*7 -> 10)
 // Small enough to train on two CPU cores in seconds; the scalable ResNet
-// families (models issue) replace it in the trainer.
+// families (models/registry.h) are what the trainer trains.
 #pragma once
 #include <string>
 #include <utility>

@@ -186,7 +186,7 @@ TEST_CASE("Autocast scopes nest and restore; GEMM operands are cast only inside"
 
 TEST_CASE("a bf16 conv -> BN -> relu layer is float32 arithmetic rounded to bf16 at its edges") {
   // Under autocast a layer's weight gradient can sit far from float32's (batch
-  // norm makes it a small difference of large terms, README "Mixed
+  // norm makes it a small difference of large terms, docs/engine.md "Mixed
   // precision"). That is the rounding, not the kernels: the same float32 ops
   // with every bf16 boundary rounded by hand (values forward, gradients
   // backward, through cast) give the same gradient.

@@ -81,7 +81,7 @@ TEST_CASE("cuda trainer: a dual-model run on the GPU follows the CPU run, copyin
 
 TEST_CASE("cuda trainer: a bf16 run on the GPU stays near the CPU's bf16 run") {
   // Two equally valid bf16 runs: rounding order differs, and batch norm
-  // amplifies that in the gradients (README, "Mixed precision"), so after the
+  // amplifies that in the gradients (docs/engine.md, "Mixed precision"), so after the
   // first update the curves part by more than float32's kLossTol. The first
   // step is a forward from the same weights; the rest must stay finite and
   // end in the same place.

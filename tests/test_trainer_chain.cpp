@@ -1,4 +1,4 @@
-// A chain of three nested models in the trainer (README "Training": Chains):
+// A chain of three nested models in the trainer (docs/training.md, "Chains"):
 // every level trains, its steps, images and FLOPs are counted per level and
 // add up, its accuracies and losses are reported per level, a run resumed
 // from a mid-epoch checkpoint equals the uninterrupted one bit for bit, and

@@ -1,4 +1,4 @@
-// The trainer program's contract (README.md, "Training"): bad flags, unknown
+// The trainer program's contract (docs/training.md): bad flags, unknown
 // data sets or models, a base the motivated model cannot contain, a diverging
 // loss: one clear line on stderr and exit code 2, and nothing already written
 // is lost. --help works on every subcommand.

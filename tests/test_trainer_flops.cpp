@@ -1,4 +1,4 @@
-// FLOP accounting (README "Training": definitions): a step costs
+// FLOP accounting (docs/training.md, the definitions): a step costs
 // 3 x the forward FLOPs per image of the model that ran x the batch's images,
 // charged to that model; the run's totals are the sums.
 #include <doctest/doctest.h>

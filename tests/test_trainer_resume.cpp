@@ -1,4 +1,4 @@
-// Resume (README.md, "Training", checkpoint.safetensors): a run interrupted
+// Resume (docs/training.md, checkpoint.safetensors): a run interrupted
 // after its first epoch and continued with `--resume` gives the same losses,
 // bit for bit, as the run left alone: the checkpoint carries the weights, both
 // models' BN statistics, the optimizer state, the policy's state and the data

@@ -13,7 +13,7 @@ activations / steps). Ablation B repeats the scheme's exact count N.
 
 In the table, ACC/PFLOP = test accuracy (%) / the run's training PFLOPs, and
 ACC/F_Ratio = accuracy / F_Ratio, where F_Ratio = the run's training FLOPs /
-those of the standalone motivated run of the same seed (README.md, "Training",
+those of the standalone motivated run of the same seed (docs/training.md,
 the definitions). The
 standalone runs report their idle partner too (the base inside the motivated
 model, the motivated model around the trained base): a control for what the

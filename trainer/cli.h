@@ -1,4 +1,4 @@
-// The command-line contract of motive's programs (DESIGN.md): --help prints
+// The command-line contract of motive's programs (docs/architecture.md, errors): --help prints
 // and exits 0; a bad flag or bad input (motive::Error) is one line on stderr
 // and exit code 2; any other failure is one line and exit code 1.
 #pragma once

@@ -1,5 +1,5 @@
 // Test accuracy of a run's models, plain and after recalibrating their running
-// statistics (README "Models and nesting": BatchNorm statistics).
+// statistics (docs/models.md, "BatchNorm").
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>

@@ -1,8 +1,8 @@
-// What a run measures and writes (DESIGN.md "Cost accounting and metrics"):
+// What a run measures and writes (docs/training.md, the definitions):
 //   metrics.jsonl  one JSON object per line: a "step" record per optimizer
 //                  step, an "epoch" record per epoch end (test accuracies);
 //   summary.json   the run's totals, accuracies and cost ratios.
-// Definitions (also in the README, "Training"):
+// Definitions (also in docs/training.md):
 //   training FLOPs of a step = 3 x the model's analytic forward FLOPs per image
 //                              x the images of the batch (forward + backward,
 //                              multiply-add = 2), charged to the model that ran;

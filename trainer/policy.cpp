@@ -1,4 +1,4 @@
-// The motivation policy (policy.h). The exact rules, where DESIGN.md leaves
+// The motivation policy (policy.h). The exact rules, where the paper leaves
 // room for choice:
 //
 // * A step either continues the current activation, starts a new one, or

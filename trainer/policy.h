@@ -1,4 +1,4 @@
-// The motivation policy (README "Training"): which model trains each step. A
+// The motivation policy (docs/training.md): which model trains each step. A
 // policy is a trigger (when an activation starts) and a duration (how long the
 // motivated model then trains):
 //   triggers   loss-decrease:K   the base training loss was strictly lower than

@@ -1,4 +1,4 @@
-// The dual-model training loop (DESIGN.md; arXiv 2602.21064). Each step the
+// The dual-model training loop (docs/architecture.md; arXiv 2602.21064). Each step the
 // policy picks the model (base or motivated); that model of the nested pair
 // runs forward and backward on the batch and the one optimizer over both
 // models' parameters steps (the learning rate from the schedule at the global
