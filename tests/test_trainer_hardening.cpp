@@ -371,14 +371,17 @@ TEST_CASE("trainer hardening: a run directory belongs to one process") {
     CHECK(lines(e.err) == 1);
     CHECK_MESSAGE(e.err.find(in_use) != std::string::npos, e.err);
   }
-  // Killed before its first checkpoint: the resume starts over at step 0 and
-  // gives the records of a run left alone.
+  // Killed before its first checkpoint: the resume starts over at step 0, and
+  // with the advice after running out of memory (a smaller batch, here a
+  // larger one to be quick) it is the run started with it.
   REQUIRE(kill(first.pid, SIGKILL) == 0);
   CHECK(wait_trainer(first).code == 128 + SIGKILL);
   REQUIRE_FALSE(fs::exists(checkpoint_path(run)));
-  const Exec resumed = run_trainer("train --resume " + run + " --quiet", dir);
+  const Exec resumed = run_trainer("train --resume " + run + " --quiet --batch-size 64", dir);
   CHECK_MESSAGE(resumed.code == 0, resumed.err);
-  REQUIRE(run_trainer(replace_all(args, run, dir / "whole"), dir).code == 0);
+  CHECK(read_json(run + "/config.json").at("changes") ==
+        nlohmann::json::array({{{"from_step", 0}, {"batch_size", 64}}}));
+  REQUIRE(run_trainer(replace_all(args, run, dir / "whole") + " --batch-size 64", dir).code == 0);
   check_same_records(dir / "whole", run);
 }
 

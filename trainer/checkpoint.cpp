@@ -9,7 +9,7 @@
 namespace motive {
 namespace {
 
-constexpr const char* kFormat = "motive-run-checkpoint/3";
+constexpr const char* kFormat = "motive-run-checkpoint/2";
 constexpr const char* kFormatFamily = "motive-run-checkpoint/";
 constexpr const char* kModels = "models.";
 constexpr const char* kOptimizer = "optimizer.";
@@ -171,8 +171,8 @@ RunCheckpoint read_checkpoint(const std::string& path, size_t levels) {
   } catch (const nlohmann::json::exception& e) {
     fail("'", path, "': bad run state: ", e.what());
   }
-  if (const auto bad = find_non_finite(file.tensors))
-    fail("'", path, "': ", *bad,
+  if (!all_finite(file.tensors))
+    fail("'", path, "': ", find_non_finite(file.tensors).value_or("a tensor is not finite"),
          "; the trainer never writes such a checkpoint, so it was changed since: restore it or "
          "start the run anew");
   checkpoint.tensors = std::move(file.tensors);

@@ -6,7 +6,7 @@
 //                                 weights, every model's running statistics)
 //             "optimizer.<name>"  the optimizer state (momentum / Adam moments, steps)
 //             "policy.state"      the motivation policies' state (float64)
-//   metadata  "format"            "motive-run-checkpoint/3"
+//   metadata  "format"            "motive-run-checkpoint/2"
 //             "state"             JSON: the run's counters, the loader position
 //                                 (the data order and augmentation are pure
 //                                 functions of the seed, the epoch and this

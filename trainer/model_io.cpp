@@ -48,8 +48,10 @@ void export_model(const std::string& run_dir, const std::string& level,
     recalibrate(model, recalibrate_batches, *make_train_loader(config, data));
   }
   // A model with a NaN or an infinity is no model to deploy.
-  if (const auto bad = find_non_finite(model.named_tensors()))
-    fail("export: the ", level, " model of '", run_dir, "' holds ", *bad, "; nothing written");
+  if (!all_finite(model.named_tensors()))
+    fail("export: the ", level, " model of '", run_dir, "' holds ",
+         find_non_finite(model.named_tensors()).value_or("a value that is not finite"),
+         "; nothing written");
   const bool torch = format == ExportFormat::Torch;
   save_safetensors(out_path, torch ? model.torch_state_dict() : model.named_tensors(),
                    {{"format", torch ? kTorchFormat : kModelFormat},

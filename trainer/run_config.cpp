@@ -187,7 +187,9 @@ void save_run_config(const RunConfig& config, const std::string& run_dir) {
 
 RunConfig load_run_config(const std::string& run_dir) {
   const std::string path = run_dir + "/config.json";
-  const nlohmann::json j = read_json_file(path);
+  nlohmann::json j = read_json_file(path);
+  // A run from before resumes could change settings has no "changes": none.
+  if (j.is_object() && !j.contains("changes")) j["changes"] = nlohmann::json::array();
   RunConfig config;
   try {
     config = fields_from_json<RunConfig>(j);

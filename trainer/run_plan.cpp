@@ -20,7 +20,10 @@ int64_t divisor_up_to(int64_t images, int64_t wanted) {
 RunPlan::RunPlan(const RunConfig& config, int64_t train_images)
     : images_(train_images), epochs_(config.epochs) {
   MOTIVE_CHECK(images_ > 0, "the training split of ", config.data, " is empty");
-  planned_steps_ = epochs_ * per_epoch(config.batch_size);
+  // Changes from step 0 (a resume of a run that stopped before its first
+  // checkpoint) make the plan itself: that run is the run started with them.
+  const RunConfig first = config.at_step(0);
+  planned_steps_ = epochs_ * per_epoch(first.batch_size);
   // The spec as the run gives it; a run too short for it is told so in its
   // own terms, not the schedule's parameters.
   const auto schedule = [&](double lr) -> std::shared_ptr<LRSchedule> {
@@ -29,15 +32,17 @@ RunPlan::RunPlan(const RunConfig& config, int64_t train_images)
     } catch (const Error&) {
       // A spec that is bad whatever the run's length throws its own error here.
       make_schedule(config.schedule, lr, int64_t{1} << 40);
-      fail("the run has only ", planned_steps_, " steps (", epochs_, epochs_ == 1 ? " epoch" : " epochs", " of ",
-           per_epoch(config.batch_size), " batches of ", config.batch_size,
+      fail("the run has only ", planned_steps_, " steps (", epochs_,
+           epochs_ == 1 ? " epoch" : " epochs", " of ", per_epoch(first.batch_size),
+           " batches of ", first.batch_size,
            "), fewer than --schedule ", config.schedule,
            " needs: give --schedule constant, or more steps (more data with --limit-train, more "
            "--epochs or a smaller --batch-size)");
     }
   };
-  segments_.push_back({0, config.batch_size, 0, 0, 0.0, 1.0, schedule(config.lr)});
+  segments_.push_back({0, first.batch_size, 0, 0, 0.0, 1.0, schedule(first.lr)});
   for (const RunChange& change : config.changes) {
+    if (change.from_step == 0) continue;
     const Segment& last = segments_.back();
     const int64_t end = last.from_step + steps_left(last);
     MOTIVE_CHECK(change.from_step >= last.from_step && change.from_step <= end, "a change at step ",

@@ -4,6 +4,9 @@
 // Without changes: epochs x ceil(images / batch_size) steps, epoch e's batch
 // b at step e * steps_per_epoch + b, and the schedule's rate at the step.
 //
+// Changes from step 0 (a run resumed before its first checkpoint) are part
+// of the plan: the run is then the run started with those settings.
+//
 // A change of --lr at step S: from S on, the rates are those of the same
 // schedule with the new base rate (onecycle: peak).
 //
@@ -35,7 +38,8 @@ class RunPlan {
   RunPlan(const RunConfig& config, int64_t train_images);
 
   int64_t total_steps() const { return total_steps_; }
-  // The steps of the run as first planned, before any batch-size change.
+  // The steps of the run as first planned, before any batch-size change
+  // after step 0.
   int64_t planned_steps() const { return planned_steps_; }
   // The batch step `step` trains on, in batches of its batch size.
   LoaderPosition position(int64_t step) const;

@@ -92,7 +92,7 @@ class Run {
           chain_.model(level).flops_per_image(config_.image_height, config_.image_width));
   }
 
-  // A new run: its directory is created and locked (`lock`) by now.
+  // A new run: its directory is created and locked by now.
   void start_fresh() {
     save_run_config(config_, config_.out);
     metrics_.emplace(config_.out + "/metrics.jsonl", std::nullopt);
@@ -448,6 +448,8 @@ void check_config_matches(const RunConfig& config, const RunCheckpoint& checkpoi
   nlohmann::json now = fields_to_json(expected), then = checkpoint.config;
   now.erase("out");
   then.erase("out");
+  // A checkpoint from before resumes could change settings records none.
+  if (!then.contains("changes")) then["changes"] = nlohmann::json::array();
   nlohmann::json keys = now;
   keys.update(then);
   for (const auto& [key, value] : keys.items()) {
