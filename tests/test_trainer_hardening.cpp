@@ -249,7 +249,7 @@ TEST_CASE("trainer hardening: each refusal is one line, exit code 2, and loses n
                      }});
 
   for (const Refusal& row : table) {
-    INFO(row.what);
+    INFO("case: " << std::string(row.what));
     TempDir dir;
     const std::string run = dir / "run";
     if (std::string(row.fixture) == "done") fs::copy(fixtures.done, run, fs::copy_options::recursive);
