@@ -24,10 +24,6 @@ const std::string kSmall =
     " --limit-train 128 --limit-test 32 --base resnet20x0.25 --motivated resnet20x0.5 "
     "--batch-size 32 --epochs 1 --device cpu --workers 1 --quiet";
 
-size_t lines(const std::string& s) {
-  return static_cast<size_t>(std::count(s.begin(), s.end(), '\n'));
-}
-
 void check_refused(const std::string& args, const std::string& says, const TempDir& dir) {
   INFO("trainer " << args);
   const Exec e = run_trainer(args, dir);
@@ -53,7 +49,7 @@ TEST_CASE("trainer cli: --help on the program and every subcommand") {
 TEST_CASE("trainer cli: bad input is one line and exit code 2, before anything is written") {
   TempDir dir;
   const std::string out = " --out " + (dir / "run");
-  check_refused("train --epochs 0" + kSmall, "--epochs", dir);
+  check_refused("train" + kSmall + " --epochs 0", "--epochs 0: expected an integer from 1", dir);
   check_refused("train --bogus", "bogus", dir);
   check_refused("train --optimizer lion" + kSmall, "--optimizer", dir);
   check_refused("train --precision fp16" + kSmall, "--precision", dir);
@@ -98,7 +94,8 @@ TEST_CASE("trainer cli: an existing run is neither overwritten nor changed on re
   REQUIRE(run_trainer("train" + kSmall + out, dir).code == 0);
   const std::string config = read_text(dir / "run/config.json");
   check_refused("train" + kSmall + out, "already holds a run", dir);
-  check_refused("train --resume " + (dir / "run") + " --lr 0.5", "--lr", dir);
+  check_refused("train --resume " + (dir / "run") + " --epochs 5", "--epochs", dir);
+  check_refused("train --resume " + (dir / "run") + " --lr 0.5", "is finished: --lr", dir);
   CHECK(run_trainer("train --resume " + (dir / "run") + " --quiet --workers 1", dir).code == 0);
   CHECK(read_text(dir / "run/config.json") == config);
   check_refused(
@@ -110,7 +107,7 @@ TEST_CASE("trainer cli: an existing run is neither overwritten nor changed on re
   REQUIRE(at != std::string::npos);
   edited.replace(at, 6, "\"fp16\"");
   write_text(dir / "run/config.json", edited);
-  check_refused("train --resume " + (dir / "run"), "precision 'fp16'", dir);
+  check_refused("train --resume " + (dir / "run"), "precision 'fp16': expected fp32 or bf16", dir);
 }
 
 TEST_CASE("trainer cli: a base trained alone has no motivated model to export") {
@@ -142,6 +139,13 @@ TEST_CASE("trainer cli: a diverging loss stops the run, names the step, keeps th
     CHECK(e.err.find("no checkpoint") != std::string::npos);
     CHECK(std::filesystem::exists(dir / "run/config.json"));
     CHECK_FALSE(std::filesystem::exists(dir / "run/checkpoint.safetensors"));
+    // The advice: a resume with a lower rate starts over at step 0 and ends.
+    const std::string advice = "trainer train --resume " + (dir / "run") + " --lr 1e+29";
+    REQUIRE_MESSAGE(e.err.find(advice) != std::string::npos, e.err);
+    CHECK(run_trainer("train --resume " + (dir / "run") + " --quiet --lr 0.05", dir).code == 0);
+    const auto steps = read_records(dir / "run", "step");
+    CHECK(steps.size() == 4);
+    CHECK(steps.front().at("step") == 0);
   }
   SUBCASE("in the second epoch: the first epoch's checkpoint stays") {
     // 4 steps an epoch; the rate jumps by 1e30 at step 4, the first of epoch 2.
@@ -181,10 +185,11 @@ TEST_CASE("trainer cli: out of memory stops the run, names the step, keeps the c
                       std::string::npos,
                   e.err);
     CHECK(e.err.find("no checkpoint") != std::string::npos);
-    CHECK(e.err.find("try a smaller --batch-size or a larger --memory-limit") !=
+    CHECK(e.err.find("resume with a smaller batch: trainer train --resume " + (dir / "run") +
+                     " --batch-size 16 (or with a larger --memory-limit than 4)") !=
           std::string::npos);
   }
-  SUBCASE("on resume: the checkpoint stays, and a resume with room finishes the run") {
+  SUBCASE("on resume: the checkpoint stays, and a resume with room or a smaller batch finishes") {
     RunConfig config = tiny_run(dir / "run");
     TrainOptions stop_after_one = quiet();
     stop_after_one.after_checkpoint = [](const RunCounters& saved) {
@@ -196,8 +201,16 @@ TEST_CASE("trainer cli: out of memory stops the run, names the step, keeps the c
     CHECK(lines(e.err) == 1);
     CHECK_MESSAGE(e.err.find("step 8 (epoch 2, ") != std::string::npos, e.err);
     CHECK(e.err.find("keeps the state after epoch 1") != std::string::npos);
-    CHECK(load_run_config(dir / "run").memory_limit_mib == 0);  // config.json untouched
-    CHECK(run_trainer("train --resume " + (dir / "run") + " --quiet", dir).code == 0);
+    CHECK(e.err.find("--batch-size 16") != std::string::npos);
+    // The cap is recorded from step 8 on, so a plain resume runs out again;
+    // the advice (a smaller batch, or more room) finishes it.
+    const RunConfig recorded = load_run_config(dir / "run");
+    CHECK(recorded.memory_limit_mib == 0);
+    CHECK(recorded.at_step(8).memory_limit_mib == 4);
+    CHECK(run_trainer("train --resume " + (dir / "run") + " --quiet", dir).code == 2);
+    CHECK(run_trainer("train --resume " + (dir / "run") + " --quiet --memory-limit 0", dir).code ==
+          0);
+    CHECK(load_run_config(dir / "run").at_step(8).memory_limit_mib == 0);
     CHECK(read_json(dir / "run/summary.json").at("steps") == 16);
   }
 }

@@ -4,6 +4,11 @@
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 
+#include <csignal>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -38,7 +43,7 @@ inline RunConfig tiny_run(const std::string& out) {
 inline TrainOptions quiet(std::optional<int> workers = std::nullopt) {
   TrainOptions o;
   o.quiet = true;
-  o.workers = workers;
+  o.change.workers = workers;
   return o;
 }
 
@@ -68,6 +73,11 @@ inline std::string read_text(const std::string& path) {
   return s.str();
 }
 
+// Lines of a program's output: an error is one.
+inline size_t lines(const std::string& s) {
+  return static_cast<size_t>(std::count(s.begin(), s.end(), '\n'));
+}
+
 struct Exec {
   int code = -1;
   std::string out, err;
@@ -84,6 +94,53 @@ inline Exec run_trainer(const std::string& args, const TempDir& scratch) {
   e.out = read_text(out);
   e.err = read_text(err);
   return e;
+}
+
+// A trainer started in the background, for tests that signal or race it.
+struct Child {
+  pid_t pid = -1;
+  std::string out, err;
+};
+
+inline Child spawn_trainer(const std::string& args, const TempDir& scratch, const std::string& tag) {
+  Child c{-1, scratch / (tag + ".out"), scratch / (tag + ".err")};
+  // exec: the pid is the trainer's, not a shell's.
+  const std::string cmd =
+      "exec " + std::string(MOTIVE_TRAINER_BIN) + " " + args + " > " + c.out + " 2> " + c.err;
+  c.pid = fork();
+  REQUIRE(c.pid >= 0);
+  if (c.pid == 0) {
+    signal(SIGINT, SIG_DFL);  // as from a terminal, whatever this process inherited
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return c;
+}
+
+// Waits for it to end: the exit code, or 128 + the signal that ended it (as a
+// shell reports it).
+inline Exec wait_trainer(const Child& c) {
+  int status = 0;
+  REQUIRE(waitpid(c.pid, &status, 0) == c.pid);
+  Exec e;
+  e.code = WIFEXITED(status) ? WEXITSTATUS(status)
+                             : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+  e.out = read_text(c.out);
+  e.err = read_text(c.err);
+  return e;
+}
+
+// Waits until the running trainer `c` has written `count` lines to `path`.
+inline void wait_for_lines(const Child& c, const std::string& path, size_t count) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  for (;;) {
+    if (lines(read_text(path)) >= count) return;
+    int status = 0;
+    REQUIRE_MESSAGE(waitpid(c.pid, &status, WNOHANG) == 0,
+                    "the trainer ended early: " << read_text(c.err));
+    REQUIRE(std::chrono::steady_clock::now() < give_up);
+    usleep(10'000);
+  }
 }
 
 }  // namespace motive::test

@@ -13,9 +13,14 @@
 //                                 position: there is no other RNG state), the
 //                                 length of metrics.jsonl, the last accuracies,
 //                                 the current epoch's loss sums
-//             "config"            JSON: the run's config.json, for provenance
+//             "config"            JSON: the run's config.json as it was when the
+//                                 checkpoint was written; a resume refuses a
+//                                 config.json that disagrees with it
+// Every tensor is finite: the trainer refuses to write any other, and to
+// read one (a checkpoint edited by hand).
 // PyTorch opens it with safetensors.torch.load_file.
 #pragma once
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -44,13 +49,36 @@ struct TrainState {
 
 std::string checkpoint_path(const std::string& run_dir);
 
+// The tensors of a checkpoint under their names: "models.*" and "optimizer.*"
+// are views of the live tensors; the optimizer's step counts and the policy's
+// state are copies.
+NamedTensors checkpoint_tensors(const NestedChain& chain, const Optimizer& optimizer,
+                                const ChainPolicy& policy);
+// Those of them a training step changes, as views of the live tensors: the
+// models' (weights, running statistics) and the optimizer's per-element state.
+NamedTensors live_checkpoint_tensors(const NestedChain& chain, const Optimizer& optimizer);
+
+// Throws motive::Error naming the tensor, and writes nothing, when a tensor
+// holds a NaN or an infinity.
 void save_checkpoint(const std::string& path, const RunConfig& config, const NestedChain& chain,
                      const Optimizer& optimizer, const ChainPolicy& policy,
                      const TrainState& state);
 
+// A checkpoint read and checked (format, metadata keys, types and ranges,
+// finite tensors), not yet applied to a run.
+struct RunCheckpoint {
+  std::string path;
+  TrainState state;
+  nlohmann::json config;  // the "config" metadata
+  NamedTensors tensors;
+};
+// Throws motive::Error naming the file and the key or tensor at fault.
+RunCheckpoint read_checkpoint(const std::string& path, size_t levels);
 // Restores the models, the optimizer and the policy (built from the run's
-// config) and returns the rest. Throws motive::Error naming the file and what
-// does not match.
+// config). Throws motive::Error naming the file and what does not match.
+void restore_checkpoint(const RunCheckpoint& checkpoint, const NestedChain& chain,
+                        Optimizer& optimizer, ChainPolicy& policy);
+// Both: reads, restores and returns the rest.
 TrainState load_checkpoint(const std::string& path, const NestedChain& chain, Optimizer& optimizer,
                            ChainPolicy& policy);
 

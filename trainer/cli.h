@@ -1,6 +1,7 @@
 // The command-line contract of motive's programs (docs/architecture.md, errors): --help prints
 // and exits 0; a bad flag or bad input (motive::Error) is one line on stderr
-// and exit code 2; any other failure is one line and exit code 1.
+// and exit code 2; a run stopped by SIGINT/SIGTERM is one line and 128 + the
+// signal (trainer/interrupt.h); any other failure is one line and exit code 1.
 #pragma once
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "engine/error.h"
+#include "trainer/interrupt.h"
 
 namespace motive {
 
@@ -31,6 +33,9 @@ inline int run_cli(CLI::App& app, int argc, char** argv, const char* program,
   } catch (const Error& e) {
     std::fprintf(stderr, "%s: %s\n", program, e.what());
     return 2;
+  } catch (const Interrupted& e) {
+    std::fprintf(stderr, "%s: %s\n", program, e.what());
+    return e.exit_code();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: internal error: %s\n", program, e.what());
     return 1;

@@ -4,6 +4,7 @@
 #include "engine/serialize.h"
 #include "models/registry.h"
 #include "trainer/checkpoint.h"
+#include "trainer/finite.h"
 #include "trainer/run_parts.h"
 
 namespace motive {
@@ -46,6 +47,11 @@ void export_model(const std::string& run_dir, const std::string& level,
     const DataSplits data = open_run_data(config);
     recalibrate(model, recalibrate_batches, *make_train_loader(config, data));
   }
+  // A model with a NaN or an infinity is no model to deploy.
+  if (!all_finite(model.named_tensors()))
+    fail("export: the ", level, " model of '", run_dir, "' holds ",
+         find_non_finite(model.named_tensors()).value_or("a value that is not finite"),
+         "; nothing written");
   const bool torch = format == ExportFormat::Torch;
   save_safetensors(out_path, torch ? model.torch_state_dict() : model.named_tensors(),
                    {{"format", torch ? kTorchFormat : kModelFormat},

@@ -6,12 +6,32 @@
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/dtype.h"
 
 namespace motive {
+
+// Settings that `trainer train --resume DIR` may change, from the step the run
+// resumes at on (config.json "changes"): what the advice of a stopped run
+// names (a lower --lr after a divergence, a smaller --batch-size or another
+// --memory-limit after running out of memory, --workers). An absent value
+// keeps the setting as it was.
+struct RunChange {
+  int64_t from_step = 0;
+  std::optional<double> lr;
+  std::optional<int64_t> batch_size;
+  std::optional<int> workers;
+  std::optional<int64_t> memory_limit_mib;
+
+  bool empty() const { return !lr && !batch_size && !workers && !memory_limit_mib; }
+};
+// {"from_step": 120, "lr": 0.01} (only the changed settings); reading refuses
+// unknown keys and wrong types, naming them.
+void to_json(nlohmann::json& j, const RunChange& c);
+void from_json(const nlohmann::json& j, RunChange& c);
 
 struct RunConfig {
   // data (data/registry.h)
@@ -56,6 +76,8 @@ struct RunConfig {
   int workers = 0;  // loader threads (0: one per core); results do not depend on it
   int64_t memory_limit_mib = 0;  // cap on the device's tensor memory (0: none); same results
   uint64_t seed = 0;
+  // what resumes changed, in order of from_step (RunChange)
+  std::vector<RunChange> changes;
   // outputs
   std::string out;
   std::string reference;  // a standalone run of the motivated model, for F_Ratio ("" = none)
@@ -68,6 +90,9 @@ struct RunConfig {
   Device run_device() const { return device == "cuda" ? Device::CUDA : Device::CPU; }
   // True for bf16; throws naming the setting for anything but fp32/bf16.
   bool bf16_autocast() const;
+  // The settings step `step` trains with: these, with every change from a
+  // step <= `step` applied in order.
+  RunConfig at_step(int64_t step) const;
 
   // The config.json keys (trainer/json_fields.h).
   template <class Self, class Visit>
@@ -99,6 +124,7 @@ struct RunConfig {
     visit("workers", c.workers);
     visit("memory_limit_mib", c.memory_limit_mib);
     visit("seed", c.seed);
+    visit("changes", c.changes);
     visit("out", c.out);
     visit("reference", c.reference);
     visit("in_channels", c.in_channels);
@@ -108,9 +134,16 @@ struct RunConfig {
   }
 };
 
+// Refuses a setting outside what the trainer accepts (epochs 0, a device
+// "tpu", lr 0, limit-test 0, changes out of order...) with one line that
+// names it and the accepted values: by its flag when `file` is empty (the
+// command line), else by its key in that file.
+void check_run_config(const RunConfig& config, const std::string& file = "");
+
 // RUN/config.json, written atomically (tmp + rename).
 void save_run_config(const RunConfig& config, const std::string& run_dir);
-// Throws motive::Error naming the file when it is missing or malformed.
+// Throws motive::Error naming the file when it is missing, malformed or holds
+// a setting check_run_config refuses.
 RunConfig load_run_config(const std::string& run_dir);
 
 // Shared JSON file helpers for the run directory: read a whole file as JSON,

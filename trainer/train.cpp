@@ -12,9 +12,14 @@
 #include "engine/schedule.h"
 #include "trainer/checkpoint.h"
 #include "trainer/evaluate.h"
+#include "trainer/finite.h"
+#include "trainer/interrupt.h"
+#include "trainer/json_fields.h"
 #include "trainer/metrics.h"
 #include "trainer/progress.h"
+#include "trainer/run_dir.h"
 #include "trainer/run_parts.h"
+#include "trainer/run_plan.h"
 
 namespace motive {
 namespace {
@@ -26,6 +31,18 @@ using Clock = std::chrono::steady_clock;
 // apart from every other stream of the run's seed.
 constexpr uint64_t kForwardStream = 0x666f72776172642dull;  // "forward-"
 
+// An exploding loss is divergence too: a cross-entropy above kLossBound x
+// ln(classes) for at least kHighLossSteps steps in a row, and higher than at
+// the first of them. ln(classes) is the loss of a uniform guess, what an
+// untrained model scores; a mean loss 100 times that gives the true class a
+// probability below classes^-100 on average: the weights are blowing up. A
+// spike is not enough (lr 10 on Fashion-MNIST spikes to 10 x ln(10) and
+// falls back), nor is a loss that is high but falling (a run resumed with a
+// lower --lr recovering from one); lr 50 passes the bound within a few steps
+// and grows by orders of magnitude.
+constexpr double kLossBound = 100;
+constexpr int64_t kHighLossSteps = 5;
+
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
@@ -36,61 +53,78 @@ RunConfig with_data_facts(RunConfig config, const DataSplits& data) {
   return config;
 }
 
+// The largest proper divisor of a batch size: a smaller batch that still
+// divides the images of the epoch so far (RunPlan).
+int64_t smaller_batch(int64_t batch_size) {
+  for (int64_t d = 2; d * d <= batch_size; ++d)
+    if (batch_size % d == 0) return batch_size / d;
+  return 1;
+}
+
 class Run {
  public:
-  Run(const RunConfig& config, const TrainOptions& options, bool resuming)
+  // `config`: the run's settings and their changes (config.json); the run
+  // trains from `start_step` on with config.at_step(start_step).
+  Run(const RunConfig& config, int64_t start_step, const TrainOptions& options)
       : data_(open_run_data(config)),
         config_(with_data_facts(config, data_)),
-        chain_(build_chain(config_)),
-        optimizer_(make_optimizer(config_, chain_)),
-        train_(make_train_loader(config_, data_)),
-        test_(make_test_loader(config_, data_)),
-        total_steps_(config_.epochs * train_->batches_per_epoch()),
-        schedule_(make_schedule(config_.schedule, config_.lr, total_steps_)),
-        policy_(make_policy(config_, total_steps_)),
+        settings_(config_.at_step(start_step)),
+        plan_(config_, data_.train->size()),
+        chain_(build_chain(settings_)),
+        optimizer_(make_optimizer(settings_, chain_)),
+        train_(make_train_loader(settings_, data_)),
+        test_(make_test_loader(settings_, data_)),
+        total_steps_(plan_.total_steps()),
+        policy_(make_policy(settings_, plan_.planned_steps())),
         options_(options),
-        progress_(options.quiet, train_->batches_per_epoch()) {
-    if (config_.recalibrate > 0) recalibration_ = make_train_loader(config_, data_);
+        progress_(options.quiet, train_->batches_per_epoch()),
+        watched_(live_checkpoint_tensors(chain_, *optimizer_)),
+        loss_bound_(kLossBound * std::log(std::max<double>(2, config_.num_classes))) {
+    if (config_.recalibrate > 0) recalibration_ = make_train_loader(settings_, data_);
     if (!config_.reference.empty()) reference_flops_ = reference_train_flops(config_);
     for (size_t level = 0; level < chain_.size(); ++level)
       forward_flops_.push_back(
           chain_.model(level).flops_per_image(config_.image_height, config_.image_width));
-    if (resuming) check_data_unchanged(config);
   }
 
+  // A new run: its directory is created and locked by now.
   void start_fresh() {
-    const std::string& dir = config_.out;
-    MOTIVE_CHECK(!fs::exists(dir + "/config.json"), "'", dir,
-                 "' already holds a run: continue it with --resume ", dir,
-                 ", or give another --out");
-    fs::create_directories(dir);
-    save_run_config(config_, dir);
-    metrics_.emplace(dir + "/metrics.jsonl", std::nullopt);
+    save_run_config(config_, config_.out);
+    metrics_.emplace(config_.out + "/metrics.jsonl", std::nullopt);
     announce("training");
   }
 
-  void resume() {
+  // From `checkpoint`, or from step 0 when the run stopped before writing one.
+  void resume(const RunConfig& recorded, const RunCheckpoint* checkpoint) {
+    check_data_unchanged(recorded);
     const std::string& dir = config_.out;
-    MOTIVE_CHECK(fs::exists(checkpoint_path(dir)), "'", dir,
-                 "' has no checkpoint: that run stopped before writing one, so start it anew");
-    state_ = load_checkpoint(checkpoint_path(dir), chain_, *optimizer_, policy_);
-    checkpoint_holds_ = position_name(state_);
-    train_->seek(state_.next_batch);
+    if (checkpoint != nullptr) {
+      check_fits_plan(*checkpoint);
+      restore_checkpoint(*checkpoint, chain_, *optimizer_, policy_);
+      state_ = checkpoint->state;
+      checkpoint_holds_ = position_name(state_);
+      metrics_.emplace(dir + "/metrics.jsonl", state_.metrics_bytes);
+    } else {
+      metrics_.emplace(dir + "/metrics.jsonl", std::nullopt);
+    }
+    train_->seek(plan_.position(state_.counters.steps));
     first_step_ = state_.counters.steps;
     wall_before_ = state_.counters.wall_seconds;
-    metrics_.emplace(dir + "/metrics.jsonl", state_.metrics_bytes);
     if (state_.counters.epochs_done >= config_.epochs)
       announce("rewriting the summary of the finished run");
     else
       announce("resuming at step " + std::to_string(state_.counters.steps) + " (epoch " +
-               std::to_string(state_.counters.epochs_done + 1) + ") of");
+               std::to_string(state_.counters.epochs_done + 1) +
+               (checkpoint ? "" : "; no checkpoint was written, so from the start") + ") of");
   }
 
   nlohmann::json train() {
+    const StopOnSignals stop_on_signals;
     for (int64_t epoch = state_.counters.epochs_done; epoch < config_.epochs; ++epoch) {
       if (!train_epoch(epoch)) return nullptr;
       end_epoch(epoch);
       if (!checkpoint()) return nullptr;
+      if (StopOnSignals::received() != 0 && epoch + 1 < config_.epochs) interrupted();
     }
     state_.counters.wall_seconds = wall_seconds();
     const nlohmann::json summary =
@@ -101,6 +135,25 @@ class Run {
   }
 
  private:
+  // A checkpoint's counters and data position must be where the run's plan
+  // puts its step (a checkpoint of this run always is).
+  void check_fits_plan(const RunCheckpoint& checkpoint) const {
+    const TrainState& s = checkpoint.state;
+    const int64_t step = s.counters.steps;
+    MOTIVE_CHECK(step <= total_steps_ && s.counters.epochs_done <= config_.epochs, "'",
+                 checkpoint.path, "': its step ", step, " (", s.counters.epochs_done,
+                 " epochs done) is past the end of the run (", total_steps_, " steps, ",
+                 config_.epochs, " epochs)");
+    const LoaderPosition at = plan_.position(step);
+    const int64_t image = step == 0 ? 0 : s.next_batch.batch * plan_.batch_size(step - 1);
+    MOTIVE_CHECK(s.next_batch.epoch == at.epoch && s.counters.epochs_done == at.epoch &&
+                     image == at.batch * plan_.batch_size(step),
+                 "'", checkpoint.path, "': its data position (epoch ", s.next_batch.epoch + 1,
+                 ", batch ", s.next_batch.batch, ", ", s.counters.epochs_done,
+                 " epochs done) is not where its step ", step, " stands in the run (epoch ",
+                 at.epoch + 1, ", batch ", at.batch, ")");
+  }
+
   // A resumed run must see the data its config recorded.
   void check_data_unchanged(const RunConfig& recorded) const {
     MOTIVE_CHECK(recorded.in_channels == config_.in_channels &&
@@ -116,7 +169,7 @@ class Run {
   void announce(const std::string& what) {
     progress_.line(
         "trainer: " + what + " " +
-        run_banner(config_, policy_.describe(), data_.description, train_->batches_per_epoch()));
+        run_banner(settings_, policy_.describe(), data_.description, train_->batches_per_epoch()));
   }
 
   double wall_seconds() const { return wall_before_ + seconds_since(session_start_); }
@@ -159,31 +212,70 @@ class Run {
     return value;
   }
 
-  // Where a checkpoint of `s` stands: "epoch 2" at an epoch end, else
-  // "step 12 (in epoch 3)".
+  // Where a checkpoint of `s` stands: "epoch 2" at an epoch end, else the
+  // last step it holds, counted from 0 as in metrics.jsonl: "step 11 (in
+  // epoch 3)".
   static std::string position_name(const TrainState& s) {
     return s.next_batch.batch == 0 ? "epoch " + std::to_string(s.counters.epochs_done)
-                                   : "step " + std::to_string(s.counters.steps) + " (in epoch " +
+                                   : "step " + std::to_string(s.counters.steps - 1) +
+                                         " (in epoch " +
                                          std::to_string(s.counters.epochs_done + 1) + ")";
   }
 
   // What a stopped run leaves behind, for its error line.
   std::string kept_state() const {
     if (checkpoint_holds_.empty())
-      return "no checkpoint was written yet, metrics.jsonl has every step before";
+      return "no checkpoint was written yet (a resume starts over at step 0), metrics.jsonl has "
+             "every step before";
     return checkpoint_path(config_.out) + " keeps the state after " + checkpoint_holds_ +
            ", and metrics.jsonl every step before";
   }
 
-  [[noreturn]] void diverged(int64_t step_index, int64_t epoch, size_t level, double loss) const {
-    fail("training diverged: the loss is ", loss, " at step ", step_index,
-         " (counted from 0, as in metrics.jsonl; epoch ", epoch + 1, ", ", level_name(level),
-         " model); ", kept_state(), "; try a lower --lr");
+  std::string resume_command() const { return "trainer train --resume " + config_.out; }
+
+  // Step `index` (of `level`'s model, in `epoch`) diverged: `what` says how.
+  [[noreturn]] void diverged(int64_t index, int64_t epoch, size_t level,
+                             const std::string& what) const {
+    fail("training diverged at step ", index, " (counted from 0, as in metrics.jsonl; epoch ",
+         epoch + 1, ", ", level_name(level), " model): ", what, "; ", kept_state(),
+         "; resume with a lower learning rate: ", resume_command(), " --lr ", settings_.lr / 10);
+  }
+
+  // After step `index`: a non-finite loss, state or an exploding loss stops
+  // the run before the step is recorded or checkpointed.
+  void check_divergence(int64_t index, int64_t epoch, size_t level, double loss) {
+    if (!std::isfinite(loss)) diverged(index, epoch, level, message("the loss is ", loss));
+    if (!all_finite(watched_))
+      diverged(index, epoch, level,
+               "after its update, " + find_non_finite(watched_).value_or("a tensor is not finite"));
+    if (loss <= loss_bound_) {
+      high_loss_steps_ = 0;
+      return;
+    }
+    if (high_loss_steps_++ == 0) high_loss_first_ = loss;
+    if (high_loss_steps_ >= kHighLossSteps && loss > high_loss_first_)
+      diverged(index, epoch, level,
+               message("the loss has been above ", loss_bound_, " (", kLossBound, " x ln(",
+                       config_.num_classes, " classes): ", kLossBound,
+                       " times a uniform guess's) for ", high_loss_steps_,
+                       " steps in a row and grew from ", high_loss_first_, " to ", loss));
+  }
+
+  // A signal asked the run to stop, and the checkpoint is written.
+  [[noreturn]] void interrupted() const {
+    const int signal = StopOnSignals::received();
+    throw Interrupted(signal, "stopped by " + signal_name(signal) + ": " + kept_state() +
+                                  "; continue with: " + resume_command());
   }
 
   // Saves the checkpoint of the state now; false when the caller asked to
-  // stop here (TrainOptions::after_checkpoint).
+  // stop here (TrainOptions::after_checkpoint). Not while the loss is above
+  // the divergence bound, unless the run has ended: the checkpoint kept is
+  // then the last one before, a state that a resume with a lower --lr can
+  // continue from (and a resumed run counts such steps from 0, as the
+  // uninterrupted one had at that checkpoint).
   bool checkpoint() {
+    if (high_loss_steps_ > 0 && state_.counters.epochs_done < config_.epochs) return true;
     state_.counters.wall_seconds = wall_seconds();
     state_.next_batch = train_->position();
     state_.metrics_bytes = metrics_->bytes();
@@ -206,17 +298,16 @@ class Run {
     while (auto batch = train_->next()) {
       const int64_t index = c.steps;
       const size_t level = policy_.next_level();
-      const double lr = schedule_->lr_at(index);
+      const double lr = plan_.lr_at(index);
       double loss = 0;
       try {
         loss = step(select(level), *batch, lr, index);
       } catch (const Error& e) {
         const bool oom = dynamic_cast<const OutOfMemory*>(&e) != nullptr;
         fail("step ", index, " (epoch ", epoch + 1, ", ", level_name(level), " model): ", e.what(),
-             "; ", kept_state(), oom ? "; try a smaller --batch-size" : "",
-             oom && config_.memory_limit_mib > 0 ? " or a larger --memory-limit" : "");
+             "; ", kept_state(), oom ? "; " + out_of_memory_advice() : "");
       }
-      if (!std::isfinite(loss)) diverged(index, epoch, level, loss);
+      check_divergence(index, epoch, level, loss);
       policy_.observe(loss);
       const int64_t images = batch->images.size(0);
       c.add_step(level, images, forward_flops_[level]);
@@ -229,13 +320,28 @@ class Run {
       report(epoch, level, loss, session_train_seconds_);
       // The epoch's last step is checkpointed by end_epoch, after evaluation.
       const bool last_of_epoch = batch->index + 1 == train_->batches_per_epoch();
-      if (config_.checkpoint_every > 0 && c.steps % config_.checkpoint_every == 0 &&
-          !last_of_epoch && !checkpoint())
-        return false;
+      const bool stop = StopOnSignals::received() != 0;
+      const bool every = config_.checkpoint_every > 0 && c.steps % config_.checkpoint_every == 0;
+      if (!last_of_epoch && (every || stop) && !checkpoint()) return false;
+      if (stop && !last_of_epoch) interrupted();
       mark = Clock::now();
     }
     count_time();  // the wait for the end of the epoch
     return true;
+  }
+
+  // What to change after running out of memory, as a command.
+  std::string out_of_memory_advice() const {
+    const std::string larger_cap = settings_.memory_limit_mib > 0
+                                       ? "a larger --memory-limit than " +
+                                             std::to_string(settings_.memory_limit_mib)
+                                       : "";
+    if (settings_.batch_size == 1)
+      return larger_cap.empty() ? "the model does not fit the device even with a batch of 1"
+                                : "resume with " + larger_cap;
+    return "resume with a smaller batch: " + resume_command() + " --batch-size " +
+           std::to_string(smaller_batch(settings_.batch_size)) +
+           (larger_cap.empty() ? "" : " (or with " + larger_cap + ")");
   }
 
   void report(int64_t epoch, size_t level, double loss, double train_seconds) {
@@ -274,15 +380,20 @@ class Run {
   }
 
   DataSplits data_;
-  RunConfig config_;
+  RunConfig config_;    // config.json: the settings and their changes
+  RunConfig settings_;  // the settings of this session's steps (config_.at_step of the first)
+  RunPlan plan_;
   NestedChain chain_;
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<Loader> train_, test_, recalibration_;
   int64_t total_steps_;
-  std::unique_ptr<LRSchedule> schedule_;
   ChainPolicy policy_;
   TrainOptions options_;
   Progress progress_;
+  NamedTensors watched_;  // what a step can make non-finite (live views)
+  double loss_bound_;     // kLossBound x ln(classes)
+  int64_t high_loss_steps_ = 0;  // the last steps in a row whose loss passed it
+  double high_loss_first_ = 0;   // the loss of the first of them
   std::optional<int64_t> reference_flops_;
   std::vector<int64_t> forward_flops_;  // per level, at the run's image size
   TrainState state_{chain_.size()};
@@ -318,25 +429,100 @@ class RunSettings {
   Autocast precision_;
 };
 
+// config.json must hold what the checkpoint recorded when it was written, but
+// for the changes made at a resume from it (from its step on) and the
+// directory (a run may move).
+void check_config_matches(const RunConfig& config, const RunCheckpoint& checkpoint,
+                          const std::string& file) {
+  RunConfig expected = config;
+  const int64_t step = checkpoint.state.counters.steps;
+  auto& changes = expected.changes;
+  changes.erase(std::remove_if(changes.begin(), changes.end(),
+                               [&](const RunChange& c) { return c.from_step >= step; }),
+                changes.end());
+  nlohmann::json now = fields_to_json(expected), then = checkpoint.config;
+  now.erase("out");
+  then.erase("out");
+  // A checkpoint from before resumes could change settings records none.
+  if (!then.contains("changes")) then["changes"] = nlohmann::json::array();
+  nlohmann::json keys = now;
+  keys.update(then);
+  for (const auto& [key, value] : keys.items()) {
+    const nlohmann::json a = now.value(key, nlohmann::json()), b = then.value(key, nlohmann::json());
+    MOTIVE_CHECK(a == b, "'", file, "' disagrees with its checkpoint on ", key, " (config.json: ",
+                 a.dump(), ", the checkpoint: ", b.dump(),
+                 "): a run's settings change only with --resume and --lr, --batch-size, "
+                 "--workers or --memory-limit, which record the change; put back ",
+                 b.dump());
+  }
+}
+
+// Adds `change` (a resume's flags) to `config` from `step` on, leaving out
+// what it would not change; merged into a change at the same step (an earlier
+// resume from the same checkpoint). Returns what it changed, as flags ("" for
+// nothing). Throws motive::Error for a value out of range, naming the flag.
+std::string record_change(RunConfig& config, RunChange change, int64_t step) {
+  const RunConfig now = config.at_step(step);
+  std::string flags;
+  const auto keep = [&](auto& value, const auto& current, const char* flag) {
+    if (value && *value == current) value.reset();
+    if (value) flags += (flags.empty() ? "" : ", ") + std::string(flag);
+  };
+  keep(change.lr, now.lr, "--lr");
+  keep(change.batch_size, now.batch_size, "--batch-size");
+  keep(change.workers, now.workers, "--workers");
+  keep(change.memory_limit_mib, now.memory_limit_mib, "--memory-limit");
+  if (change.empty()) return "";
+  change.from_step = step;
+  RunConfig probe = config;
+  probe.changes = {change};
+  check_run_config(probe.at_step(step));  // the new values, named by their flags
+  std::vector<RunChange>& changes = config.changes;
+  if (changes.empty() || changes.back().from_step != step) {
+    changes.push_back(change);
+    return flags;
+  }
+  RunChange& same_step = changes.back();
+  if (change.lr) same_step.lr = change.lr;
+  if (change.batch_size) same_step.batch_size = change.batch_size;
+  if (change.workers) same_step.workers = change.workers;
+  if (change.memory_limit_mib) same_step.memory_limit_mib = change.memory_limit_mib;
+  return flags;
+}
+
 }  // namespace
 
 nlohmann::json train_new(RunConfig config, const TrainOptions& options) {
   MOTIVE_CHECK(!config.out.empty(), "train: no output directory (--out)");
+  check_run_config(config);
   const RunSettings settings(config);
-  Run run(config, options, false);
+  Run run(config, 0, options);
+  const RunDirLock lock = RunDirLock::create(config.out);
   run.start_fresh();
   return run.train();
 }
 
 nlohmann::json train_resume(const std::string& run_dir, const TrainOptions& options) {
+  const RunDirLock lock = RunDirLock::open(run_dir);
   RunConfig config = load_run_config(run_dir);
   config.out = run_dir;  // the directory may have moved since
-  if (options.workers) config.workers = *options.workers;
-  if (options.memory_limit_mib) config.memory_limit_mib = *options.memory_limit_mib;
+  std::optional<RunCheckpoint> checkpoint;
+  if (fs::exists(checkpoint_path(run_dir))) {
+    checkpoint = read_checkpoint(checkpoint_path(run_dir), config.chain().size());
+    check_config_matches(config, *checkpoint, run_dir + "/config.json");
+  }
+  const int64_t step = checkpoint ? checkpoint->state.counters.steps : 0;
+  const RunConfig recorded = config;
+  const std::string changed = record_change(config, options.change, step);
+  MOTIVE_CHECK(changed.empty() || !checkpoint ||
+                   checkpoint->state.counters.epochs_done < config.epochs,
+               "the run in '", run_dir, "' is finished: ", changed,
+               " would change nothing (a resume of a finished run only rewrites its summary)");
   config.device = resolve_device(config.device);  // a GPU run resumes only where there is one
-  const RunSettings settings(config);
-  Run run(config, options, true);
-  run.resume();
+  const RunSettings settings(config.at_step(step));
+  Run run(config, step, options);
+  run.resume(recorded, checkpoint ? &*checkpoint : nullptr);
+  if (!changed.empty()) save_run_config(config, run_dir);
   return run.train();
 }
 

@@ -24,6 +24,7 @@ struct TrainFlags {
   std::string device = "auto";
   std::string resume;
   bool quiet = false;
+  int64_t seed = 0;  // signed, so that -1 is refused rather than read as 2^64 - 1
   // Options whose presence changes the resolution.
   CLI::Option *base_opt = nullptr, *motivated_opt = nullptr, *models_opt = nullptr,
               *trigger_opt = nullptr, *lr_opt = nullptr, *wd_opt = nullptr;
@@ -48,6 +49,8 @@ std::vector<std::string> given_flags(const CLI::App& cmd) {
 // The settings the flags leave open, decided. See --help for each rule.
 RunConfig resolve(const TrainFlags& f, bool no_flags) {
   RunConfig c = f.config;
+  MOTIVE_CHECK(f.seed >= 0, "--seed ", f.seed, ": expected an integer from 0 to ", INT64_MAX);
+  c.seed = static_cast<uint64_t>(f.seed);
   if (f.models_opt->count() > 0) {
     MOTIVE_CHECK(f.base_opt->count() == 0 && f.motivated_opt->count() == 0,
                  "--models names the whole chain; give it instead of --base and --motivated");
@@ -80,15 +83,27 @@ RunConfig resolve(const TrainFlags& f, bool no_flags) {
   return c;
 }
 
-// --resume takes every setting from the run's config.json: any flag that would
-// change the run is refused rather than silently ignored.
-void check_resume_flags(const CLI::App& cmd) {
-  static const std::set<std::string> allowed = {"--resume", "--quiet", "--workers",
-                                                "--memory-limit"};
+// --resume takes every setting from the run's config.json; the flags that
+// the advice of a stopped run names (a lower --lr, a smaller --batch-size,
+// --memory-limit, --workers) change it from the resumed step on, and any
+// other flag is refused rather than silently ignored. Not --schedule: a
+// schedule is a plan over the whole run (onecycle's warm-up and annealing are
+// positions in it), and a new one from the middle has no one meaning; a lower
+// --lr scales the plan from that step on.
+RunChange resume_change(const CLI::App& cmd, const RunConfig& given) {
+  static const std::set<std::string> allowed = {"--resume", "--quiet", "--lr", "--batch-size",
+                                                "--workers", "--memory-limit"};
   for (const std::string& name : given_flags(cmd))
     if (allowed.count(name) == 0)
       fail("--resume continues the run with the settings in its config.json; ", name,
-           " cannot change them (only --quiet, --workers and --memory-limit may be given)");
+           " cannot change them (with --resume only --lr, --batch-size, --workers, "
+           "--memory-limit and --quiet may be given)");
+  RunChange change;
+  if (cmd.count("--lr") > 0) change.lr = given.lr;
+  if (cmd.count("--batch-size") > 0) change.batch_size = given.batch_size;
+  if (cmd.count("--workers") > 0) change.workers = given.workers;
+  if (cmd.count("--memory-limit") > 0) change.memory_limit_mib = given.memory_limit_mib;
+  return change;
 }
 
 }  // namespace
@@ -107,8 +122,6 @@ Command add_train_command(CLI::App& app) {
       CLI::MultiOptionPolicy::TakeLast);
   auto f = std::make_shared<TrainFlags>();
   RunConfig& c = f->config;
-  const CLI::Range count(1, 1'000'000'000);
-  const CLI::Range limit(-1, 2'000'000'000);
 
   cmd->add_option("--data", c.data,
                   "data set: fashion-mnist, mnist, cifar10, cifar100, cifar100-coarse, "
@@ -117,9 +130,8 @@ Command add_train_command(CLI::App& app) {
                   "where data sets are looked for "
                   "(default: $MOTIVE_DATA_ROOT, else "
                   "~/.local/share/motive/datasets)");
-  cmd->add_option("--limit-train", c.limit_train, "first N training images (-1: all)")
-      ->check(limit);
-  cmd->add_option("--limit-test", c.limit_test, "first N test images (-1: all)")->check(limit);
+  cmd->add_option("--limit-train", c.limit_train, "first N training images (-1: all)");
+  cmd->add_option("--limit-test", c.limit_test, "first N test images (-1: all)");
   cmd->add_option("--classes", c.classes,
                   "train and test on these classes only, relabelled 0..k-1 in the order given "
                   "(0-4, 5-9, 0,2,7): e.g. pre-train on some classes and fine-tune on the "
@@ -146,20 +158,20 @@ Command add_train_command(CLI::App& app) {
       "one spec per level above the base, comma-separated, or one for all");
   cmd->add_option("--duration", c.duration,
                   "how long per activation: steps:M, while-improving (a chain: as --trigger)");
-  cmd->add_option("--epochs", c.epochs, "passes over the training set")->check(count);
-  cmd->add_option("--batch-size", c.batch_size, "images per step")->check(count);
+  cmd->add_option("--epochs", c.epochs, "passes over the training set");
+  cmd->add_option("--batch-size", c.batch_size,
+                  "images per step (on --resume: from the resumed step on; it must divide the "
+                  "images the epoch has used)");
   f->lr_opt = cmd->add_option("--lr", c.lr,
                               "base learning rate, the peak for onecycle (default: 0.1 for sgd, "
-                              "1e-3 for adamw)")
-                  ->check(CLI::PositiveNumber);
+                              "1e-3 for adamw; on --resume: the schedule's base from the resumed "
+                              "step on)");
   cmd->add_option("--optimizer", c.optimizer, "sgd or adamw")
       ->check(CLI::IsMember({"sgd", "adamw"}));
-  cmd->add_option("--momentum", c.momentum, "SGD momentum; AdamW's beta1")
-      ->check(CLI::Range(0.0, 0.999999));
+  cmd->add_option("--momentum", c.momentum, "SGD momentum; AdamW's beta1, in [0, 1)");
   f->wd_opt = cmd->add_option("--weight-decay", c.weight_decay,
                               "weight decay, not on norms and biases (default: 5e-4 for sgd, "
-                              "0.05 for adamw)")
-                  ->check(CLI::NonNegativeNumber);
+                              "0.05 for adamw)");
   cmd->add_option("--schedule", c.schedule,
                   "learning-rate schedule: constant, step:N[:gamma], "
                   "cosine[:warmup=N][:min_lr=X], onecycle[:pct_start=X]");
@@ -168,12 +180,10 @@ Command add_train_command(CLI::App& app) {
                   "with BatchNorm) or shared")
       ->check(CLI::IsMember({"separate", "shared"}));
   cmd->add_option("--recalibrate", c.recalibrate,
-                  "also evaluate after recomputing BN statistics over N training batches (0: off)")
-      ->check(CLI::Range(int64_t{0}, int64_t{1'000'000}));
+                  "also evaluate after recomputing BN statistics over N training batches (0: off)");
   cmd->add_option("--checkpoint-every", c.checkpoint_every,
                   "also write the checkpoint every N steps, so that an interrupted long epoch "
-                  "resumes where it stopped (0: at epoch ends only)")
-      ->check(CLI::Range(int64_t{0}, int64_t{1'000'000'000}));
+                  "resumes where it stopped (0: at epoch ends only)");
   cmd->add_option("--device", f->device, "cpu, cuda or auto (the GPU when one is usable)")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   cmd->add_flag("--tf32", c.tf32, "TF32 tensor-core math for float32 on CUDA");
@@ -181,28 +191,25 @@ Command add_train_command(CLI::App& app) {
                   "fp32, or bf16: mixed precision (bf16 activations and GEMM/conv operands, "
                   "float32 accumulation, master weights and optimizer state)")
       ->check(CLI::IsMember({"fp32", "bf16"}));
-  cmd->add_option("--workers", c.workers, "loader threads (0: one per core)")
-      ->check(CLI::Range(0, 1024));
+  cmd->add_option("--workers", c.workers, "loader threads (0: one per core)");
   cmd->add_option("--memory-limit", c.memory_limit_mib,
                   "cap the tensor memory on the run's device, in MiB, e.g. to share a GPU; a "
-                  "step past it stops the run as out of memory would (0: no cap)")
-      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+                  "step past it stops the run as out of memory would (0: no cap)");
   cmd->add_option("--out", c.out, "the run directory (default: runs/YYYYmmdd-HHMMSS)");
-  cmd->add_option("--seed", c.seed, "seed of the initialisation, data order and policy");
+  cmd->add_option("--seed", f->seed, "seed of the initialisation, data order and policy");
   cmd->add_option("--reference", c.reference,
                   "a finished standalone run of the motivated model (--trigger always) on the "
                   "same data and epochs: adds F_Ratio and ACC/F_Ratio to the summary");
-  cmd->add_option("--resume", f->resume, "continue the run in this directory from its checkpoint");
+  cmd->add_option("--resume", f->resume,
+                  "continue the run in this directory from its checkpoint (from the start when it "
+                  "has none yet)");
   cmd->add_flag("--quiet", f->quiet, "print nothing but errors");
 
   return {cmd, [f, cmd] {
             TrainOptions options;
             options.quiet = f->quiet;
             if (!f->resume.empty()) {
-              check_resume_flags(*cmd);
-              if (cmd->count("--workers") > 0) options.workers = f->config.workers;
-              if (cmd->count("--memory-limit") > 0)
-                options.memory_limit_mib = f->config.memory_limit_mib;
+              options.change = resume_change(*cmd, f->config);
               train_resume(f->resume, options);
             } else {
               train_new(resolve(*f, given_flags(*cmd).empty()), options);
