@@ -74,7 +74,8 @@ TEST_CASE("trainer cli: bad input is one line and exit code 2, before anything i
                 dir);
   check_refused("train" + kSmall + out + " --base resnet8 --motivated vit-ti-p7",
                 "not the same family (resnet vs vit)", dir);
-  const std::string data = " --limit-train 128 --limit-test 32 --device cpu --quiet" + out;
+  const std::string data =
+      " --limit-train 128 --limit-test 32 --batch-size 32 --device cpu --quiet" + out;
   check_refused("train" + data + " --models resnet8", "--models needs at least two", dir);
   check_refused("train" + data + " --models resnet8,resnet14 --base resnet8",
                 "instead of --base and --motivated", dir);
