@@ -74,6 +74,12 @@ Tensor diagonal_of(const Tensor& dense) {
   return out;
 }
 
+// The first `count` filters of `owner`, as a width-nested model's parameter view.
+Tensor leading_filters(const Tensor& owner, int64_t count) {
+  NoGradGuard parameter_view;
+  return owner.slice(0, 0, count);
+}
+
 cpu::Conv2dShape kernel_shape(const Case& c, const Tensor& y) {
   const Conv2dOptions o = options(c);
   return {c.n, c.c, c.c, c.c,
@@ -98,11 +104,7 @@ TEST_CASE("depthwise conv2d: float64 gradients through a strided input and a nes
   Generator gen(2);
   // The motivated model's filter [24, 5, 5, 1]; the base uses its first 16 channels.
   const Tensor owner = input({24, 5, 5, 1}, gen);
-  Tensor base;
-  {
-    NoGradGuard parameter_view;
-    base = owner.slice(0, 0, 16);
-  }
+  const Tensor base = leading_filters(owner, 16);
   CHECK(base.is_contiguous());
   const Conv2dOptions o{2, 2, 1, 16};
   check_gradients([&](const std::vector<Tensor>& t) { return conv2d(t[0], t[1], Tensor(), o); },
@@ -153,34 +155,24 @@ TEST_CASE("depthwise conv2d: every compiled instruction set gives the same resul
     const Tensor y_ref = conv2d(xr, dense, b, o);
     y_ref.backward(dy);
     const Tensor dw_ref = diagonal_of(dense.grad());
-    for (SimdLevel level : {SimdLevel::Avx512, SimdLevel::Avx2, SimdLevel::Baseline}) {
-      INFO("level ", static_cast<int>(level));
-      Tensor out = Tensor::empty(y.shape()), dx = Tensor::empty(x.shape()),
-             dw = Tensor::empty(w.shape());
-      cpu::depthwise_conv2d_forward(s, x.data<float>(), w.data<float>(), b.data<float>(),
-                                    out.data<float>(), level);
-      cpu::depthwise_conv2d_backward_data(s, w.data<float>(), dy.data<float>(), dx.data<float>(),
-                                          level);
-      cpu::depthwise_conv2d_backward_filter(s, x.data<float>(), dy.data<float>(), dw.data<float>(),
-                                            level);
+    // The kernels on x, w, b and dy in T (float, or double on the same values).
+    const auto check_level = [&](auto zero, DType dtype, SimdLevel level) {
+      using T = decltype(zero);
+      const Tensor xt = x.to(dtype), wt = w.to(dtype), bt = b.to(dtype), dyt = dy.to(dtype);
+      Tensor out = Tensor::empty(y.shape(), dtype), dx = Tensor::empty(x.shape(), dtype),
+             dw = Tensor::empty(w.shape(), dtype);
+      cpu::depthwise_conv2d_forward(s, xt.data<T>(), wt.data<T>(), bt.data<T>(), out.data<T>(),
+                                    level);
+      cpu::depthwise_conv2d_backward_data(s, wt.data<T>(), dyt.data<T>(), dx.data<T>(), level);
+      cpu::depthwise_conv2d_backward_filter(s, xt.data<T>(), dyt.data<T>(), dw.data<T>(), level);
       CHECK(rel_error(out, y_ref) < 1e-6);
       CHECK(rel_error(dx, xr.grad()) < 1e-6);
       CHECK(rel_error(dw, dw_ref) < 1e-6);
-      // float64 too, against the float32 reference's values.
-      const Tensor x64 = x.to(DType::F64), w64 = w.to(DType::F64), b64 = b.to(DType::F64),
-                   dy64 = dy.to(DType::F64);
-      Tensor out64 = Tensor::empty(y.shape(), DType::F64),
-             dx64 = Tensor::empty(x.shape(), DType::F64),
-             dw64 = Tensor::empty(w.shape(), DType::F64);
-      cpu::depthwise_conv2d_forward(s, x64.data<double>(), w64.data<double>(), b64.data<double>(),
-                                    out64.data<double>(), level);
-      cpu::depthwise_conv2d_backward_data(s, w64.data<double>(), dy64.data<double>(),
-                                          dx64.data<double>(), level);
-      cpu::depthwise_conv2d_backward_filter(s, x64.data<double>(), dy64.data<double>(),
-                                            dw64.data<double>(), level);
-      CHECK(rel_error(out64, y_ref) < 1e-6);
-      CHECK(rel_error(dx64, xr.grad()) < 1e-6);
-      CHECK(rel_error(dw64, dw_ref) < 1e-6);
+    };
+    for (SimdLevel level : {SimdLevel::Avx512, SimdLevel::Avx2, SimdLevel::Baseline}) {
+      INFO("level ", static_cast<int>(level));
+      check_level(float{}, DType::F32, level);
+      check_level(double{}, DType::F64, level);
     }
   }
 }
@@ -188,11 +180,7 @@ TEST_CASE("depthwise conv2d: every compiled instruction set gives the same resul
 TEST_CASE("depthwise conv2d: a nested filter view is used in place, its gradient in its rows") {
   Generator gen(5);
   const Tensor owner = input32({48, 3, 3, 1}, gen);
-  Tensor base;
-  {
-    NoGradGuard parameter_view;
-    base = owner.slice(0, 0, 32);
-  }
+  const Tensor base = leading_filters(owner, 32);
   const Tensor x = input32({2, 9, 9, 32}, gen, false);
   const int64_t copied = memory_stats().bytes_copied;
   const Tensor y = conv2d(x, base, Tensor(), {2, 1, 1, 32});
