@@ -11,8 +11,11 @@
 // 4 pixels. The backward of the data is the same gather read the other way:
 // each input pixel sums the output gradients of the pixels whose windows read
 // it (strided windows: the pixels of one stride phase share the taps). The
-// filter gradient sums x * dy over the pixels in deterministic chunks
-// (kernels/cpu/column_sums.h: the same bits for any thread count).
+// filter gradient sums x * dy over the pixels 4 taps at a time (each dy vector
+// loaded once for them), in deterministic chunks (kernels/cpu/column_sums.h:
+// the same bits for any thread count). Which taps a pixel reads is worked out
+// once per call for the distinct rows and column runs (the interior, and each
+// border row and pixel), not per pixel.
 //
 // A width-nested model's depthwise filter is the leading [C', k, k, 1] block of
 // the owner's [C, k, k, 1]: whole rows of a row-major tensor, hence dense as it
