@@ -7,9 +7,11 @@ namespace motive {
 // Each family defines its accessor in its own folder (models/<family>/family.cpp).
 const ModelFamily& resnet_family();
 const ModelFamily& vit_family();
+const ModelFamily& efficientnet_family();
 
 const std::vector<const ModelFamily*>& model_families() {
-  static const std::vector<const ModelFamily*> families = {&resnet_family(), &vit_family()};
+  static const std::vector<const ModelFamily*> families = {&resnet_family(), &vit_family(),
+                                                              &efficientnet_family()};
   return families;
 }
 

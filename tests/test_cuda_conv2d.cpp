@@ -5,7 +5,8 @@
 // and without bias; float64; an input offset by one element (a different
 // alignment, so a different cached algorithm); TF32 within its tolerance; a
 // width-nested filter view whose gradient lands only in its sub-block of the
-// owner's device gradient, with the pack counted; mixed devices rejected;
+// owner's device gradient, with the pack counted (a nested depthwise filter:
+// no pack); mixed devices rejected;
 // bf16 (cuDNN, float32 accumulation) over every geometry and an odd alignment,
 // and autocast with a sub-block filter view, within 1e-2.
 // Skips (one line) without a GPU.
@@ -32,6 +33,8 @@ const Case kCases[] = {
     {{2, 7, 7, 8}, {10, 3, 3, 4}, {1, 1, 1, 2}},    // groups 2
     {{2, 8, 7, 12}, {12, 3, 3, 1}, {1, 1, 1, 12}},  // depthwise
     {{2, 7, 9, 12}, {12, 3, 3, 1}, {2, 1, 1, 12}},  // depthwise, stride 2
+    {{2, 9, 9, 24}, {24, 5, 5, 1}, {2, 2, 1, 24}},  // depthwise 5x5 stride 2 (EfficientNet)
+    {{2, 7, 7, 144}, {144, 5, 5, 1}, {1, 2, 1, 144}},  // depthwise 5x5, an EfficientNet width
     {{3, 6, 5, 24}, {40, 1, 1, 24}, {1, 0, 1, 1}},  // 1x1
     {{2, 6, 6, 16}, {8, 1, 1, 16}, {2, 0, 1, 1}},   // 1x1 stride 2 (downsample)
     {{2, 23, 21, 3}, {16, 7, 7, 3}, {2, 3, 1, 1}},  // 7x7 s2 p3 stem, odd sizes
@@ -157,6 +160,38 @@ TEST_CASE("cuda: a width-nested filter view is packed, and its gradient lands in
       CAPTURE(i);
       CHECK((g.at({o, 1, 1, i}) != 0) == inside);
     }
+}
+
+TEST_CASE("cuda: a width-nested depthwise filter is used in place, its gradient in its rows") {
+  MOTIVE_REQUIRE_CUDA();
+  Generator gen(38);
+  // The motivated layer's depthwise filter [48, 5, 5, 1]; the base uses its first 32 channels:
+  // whole rows of the owner, dense, so nothing is packed.
+  Tensor owner_cpu = input32({48, 5, 5, 1}, gen);
+  Tensor owner = owner_cpu.to(Device::CUDA);
+  Tensor base_cpu, base;
+  {
+    NoGradGuard parameter_view;
+    base_cpu = owner_cpu.slice(0, 0, 32);
+    base = owner.slice(0, 0, 32);
+  }
+  const Tensor x_cpu = input32({2, 9, 9, 32}, gen, false);
+  const Tensor x = x_cpu.to(Device::CUDA);
+  const Conv2dOptions opt{2, 2, 1, 32};
+  const int64_t copied = memory_stats(Device::CUDA).bytes_copied;
+  const Tensor y = conv2d(x, base, Tensor(), opt);
+  CHECK(memory_stats(Device::CUDA).bytes_copied == copied);
+  const Tensor y_cpu = conv2d(x_cpu, base_cpu, Tensor(), opt);
+  CHECK(rel_error(y, y_cpu) < 1e-4);
+  const Tensor seed = rand_uniform(y_cpu.shape(), -1.0, 1.0, gen, DType::F32);
+  y_cpu.backward(seed);
+  y.backward(seed.to(Device::CUDA));
+  const Tensor g = owner.grad_buffer();
+  CHECK(rel_error(g, owner_cpu.grad_buffer()) < 1e-4);
+  for (int64_t c = 0; c < 48; ++c) {
+    CAPTURE(c);
+    CHECK((g.at({c, 2, 2, 0}) != 0) == (c < 32));
+  }
 }
 
 TEST_CASE("cuda: conv2d rejects operands on different devices") {

@@ -1,5 +1,5 @@
 // Every model family against PyTorch (torchvision's ResNet blocks, timm's
-// VisionTransformer): tests/golden/<family>.safetensors, written by
+// VisionTransformer, torchvision's EfficientNet): tests/golden/<family>.safetensors, written by
 // tools/golden.py from the PyTorch modules with a tiny config of the family,
 // holds their initial weights in motive's layout and in PyTorch's, an input,
 // the training-mode logits, every parameter's gradient and the losses of 5

@@ -20,6 +20,7 @@ using namespace motive;
 namespace {
 
 using test::find_tensor;
+using test::moments;
 
 const ForwardContext kTrain{true}, kEval{};
 
@@ -40,15 +41,6 @@ void check_forward_backward(const std::string& name, int64_t image) {
   }
   NoGradGuard eval;
   CHECK(model->forward(x, kEval).shape() == Shape{2, 10});
-}
-
-// Mean and standard deviation of a tensor's elements.
-std::pair<double, double> moments(const Tensor& t) {
-  const std::vector<double> v = t.to_vector();
-  double sum = 0, sq = 0;
-  for (double e : v) sum += e, sq += e * e;
-  const double n = static_cast<double>(v.size()), mean = sum / n;
-  return {mean, std::sqrt(sq / n - mean * mean)};
 }
 
 }  // namespace

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Runs the CPU benches (Release build in build/) and prints each of ours next to
 # its peer from the same run, with the ratio. Full JSON goes to build/bench/.
-#   bash tools/bench.sh            # everything
-#   bash tools/bench.sh training   # only the training table beside PyTorch (last section)
+#   bash tools/bench.sh                 # every section
+#   bash tools/bench.sh SECTION...      # only these: kernels attention efficientnet training
+# Sections that need PyTorch skip their peer (or themselves) without the venv of
+# tools/peer-env.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 mkdir -p build/bench
-if [[ "${1:-}" != training ]]; then
+sections=("$@")
+((${#sections[@]})) || sections=(kernels attention efficientnet training)
+want() { [[ " ${sections[*]} " == *" $1 "* ]]; }
+if want kernels; then
 cmake --build build -j2 --target bench_gemm bench_conv bench_train_step >/dev/null
 for b in bench_gemm bench_conv bench_train_step; do
   build/bin/$b --benchmark_format=json --benchmark_out=build/bench/$b.json \
@@ -64,6 +69,9 @@ shares = ", ".join(f"{100 * pack / step('width:resnet18x0.5_in_resnet18', 'base'
                    f"at batch {batch}" for batch in (256, 32))
 print(f"width-nested base step (resnet18x0.5 in resnet18): filter packing {pack:.2f} ms = {shares}")
 PY
+fi
+
+if want attention; then
 # ---- attention: the fused CPU kernel, the plain composition and PyTorch's CPU SDPA ----
 # Forward + backward at ViT shapes, fp32, at 2 threads (the target) and at 1
 # (OMP_NUM_THREADS for motive, torch.set_num_threads for PyTorch), OpenMP
@@ -137,6 +145,68 @@ else:
 PY
 fi
 
+if want efficientnet && PY=$(bash tools/peer-env.sh 2>/dev/null | tail -n 1) && [[ -x "$PY" ]]; then
+# ---- EfficientNet (models/efficientnet/): depthwise conv2d and a train step, beside PyTorch CPU ----
+# bench_efficientnet and the PyTorch peers run alternately EFFNET_ROUNDS times (default 3), all
+# at EFFNET_THREADS threads (default 2) with OMP_WAIT_POLICY=PASSIVE on both sides (the machine
+# may be shared); the table shows medians and the range of the per-round ratios.
+effnet_rounds=${EFFNET_ROUNDS:-3}
+effnet_threads=${EFFNET_THREADS:-2}
+cmake --build build -j2 --target bench_efficientnet >/dev/null
+for round in $(seq 1 "$effnet_rounds"); do
+  OMP_NUM_THREADS=$effnet_threads OMP_WAIT_POLICY=PASSIVE build/bin/bench_efficientnet \
+    --benchmark_format=json --benchmark_out=build/bench/bench_efficientnet.$round.json \
+    --benchmark_out_format=json >/dev/null
+  OMP_WAIT_POLICY=PASSIVE "$PY" bench/peers/pytorch_depthwise.py --threads "$effnet_threads" \
+    --out build/bench/pytorch_depthwise.$round.json >/dev/null
+  for model in efficientnet-b0 efficientnet-b0x0.5; do
+    OMP_WAIT_POLICY=PASSIVE "$PY" bench/peers/pytorch_train_step.py --device cpu --model "$model" \
+      --batch 32 --precisions fp32 --threads "$effnet_threads" --warmup 3 --chunk 3 --seconds 4 \
+      --out "build/bench/pytorch_train_step.$model.$round.json" >/dev/null
+  done
+done
+EFFNET_ROUNDS=$effnet_rounds EFFNET_THREADS=$effnet_threads python3 - <<'PY'
+import json, os, statistics
+rounds = range(1, int(os.environ["EFFNET_ROUNDS"]) + 1)
+ours = [{b["name"]: b for b in json.load(open(f"build/bench/bench_efficientnet.{r}.json"))["benchmarks"]}
+        for r in rounds]
+peer = [json.load(open(f"build/bench/pytorch_depthwise.{r}.json"))["layers"] for r in rounds]
+def spread(ratios):
+    return f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+print(f"\n| depthwise fwd+bwd, B0 at 224, batch 8, {os.environ['EFFNET_THREADS']} threads | blocks "
+      "| ours ms | PyTorch ms (layout) | PyTorch / ours | ours GFLOP/s | im2col path GFLOP/s |")
+print("|---|---|---|---|---|---|---|")
+totals = [[0.0, 0.0] for _ in rounds]
+for i, layer in enumerate(peer[0]):
+    mine = [o[f"BM_Depthwise/{i}"] for o in ours]
+    theirs = [p[i]["ms"] for p in peer]
+    ratios = [t / m["real_time"] for t, m in zip(theirs, mine)]
+    for k, (t, m) in enumerate(zip(theirs, mine)):
+        totals[k][0] += layer["blocks"] * m["real_time"]
+        totals[k][1] += layer["blocks"] * t
+    im2col = statistics.median(o[f"BM_Im2colPath/{i}"]["GFLOP/s"] for o in ours)
+    print(f"| {mine[0]['label']} | {layer['blocks']} | {statistics.median(m['real_time'] for m in mine):.2f} "
+          f"| {statistics.median(theirs):.2f} ({layer['layout']}) | {spread(ratios)} "
+          f"| {statistics.median(m['GFLOP/s'] for m in mine):.1f} | {im2col:.2f} |")
+ratios = [t / m for m, t in totals]
+print(f"| all of B0's depthwise layers (x blocks) | 16 | {statistics.median(m for m, _ in totals):.1f} "
+      f"| {statistics.median(t for _, t in totals):.1f} | {spread(ratios)} | | |")
+print(f"\n| CPU train step, 32x32x3, batch 32, {os.environ['EFFNET_THREADS']} threads | ours img/s "
+      "| PyTorch img/s (layout) | ours / PyTorch |")
+print("|---|---|---|---|")
+for model in ("efficientnet-b0", "efficientnet-b0x0.5"):
+    mine = [o[f"TrainStep/{model}/min_time:2.000"]["images/s"] for o in ours]
+    best = [json.load(open(f"build/bench/pytorch_train_step.{model}.{r}.json"))["best"]["fp32"]
+            for r in rounds]
+    theirs = [b["images_per_s"] for b in best]
+    print(f"| {model} | {statistics.median(mine):.0f} | {statistics.median(theirs):.0f} "
+          f"({best[0]['layout']}) | {spread([m / t for m, t in zip(mine, theirs)])} |")
+PY
+elif want efficientnet; then
+  echo "bench: no PyTorch venv (tools/peer-env.sh failed): EfficientNet tables skipped" >&2
+fi
+
+if want training; then
 # ---- CPU training beside PyTorch (bench/peers/pytorch_cpu_train.py), 2 threads ----
 # Each row runs ours, then the peer, back to back; the ratio is ours / PyTorch.
 # The main job is `trainer train` as it runs with no flags on a CPU (spelled
@@ -204,3 +274,4 @@ for k, v in rows.items():
         g = v["GFLOP/s"]
         print(f"| {name} | {g:.1f} | {100 * g / peak:.0f}% | {100 * g / gemm:.0f}% |")
 PY
+fi

@@ -7,7 +7,8 @@ Run where PyTorch, torchvision and timm are installed (never in CI):
     $PY tools/golden.py --check-export FILE   # a `trainer export --format torch` file
 
 Golden files: for a tiny config of each family, the module PyTorch's own
-libraries build (torchvision's ResNet blocks; timm's VisionTransformer) is
+libraries build (torchvision's ResNet blocks; timm's VisionTransformer;
+torchvision's EfficientNet with a shortened inverted_residual_setting) is
 initialised from a fixed seed, and the file holds, in motive's names and
 layouts, its initial weights ("motive.<name>") and the same weights in
 PyTorch's ("torch.<name>", what motive's torch_state_dict() must reproduce),
@@ -15,7 +16,15 @@ an input batch and labels, the training-mode logits, every parameter's
 gradient of the mean cross-entropy ("grad.<name>"), and the losses of 5 SGD
 steps (lr 0.1, momentum 0.9, no weight decay) on 5 more batches. Inputs are
 NHWC as motive's. tests/test_golden.cpp compares motive against them (fp32,
-relative error < 1e-4). Each file is a few hundred kB.
+relative error < 1e-4; absolute where the reference is 0). Each file is a few
+hundred kB.
+
+A gradient that is zero in exact arithmetic is written as exact zeros, since
+PyTorch's float32 value is rounding noise that no other implementation
+reproduces: the tool finds them by the same backward in float64 (norm below
+1e-12 of the largest). EfficientNet has such: a projection BN's bias feeds,
+through residual additions, only 1x1 convs followed by training-mode BNs,
+which remove any per-channel constant.
 
 --check-export loads the file into the PyTorch module its metadata names
 (load_state_dict(strict=True)) and prints its test accuracy on the data set
@@ -23,6 +32,7 @@ it was trained on (Fashion-MNIST or MNIST, from Debian's IDX files or
 --data-root), as `trainer eval` measures it (normalised, not augmented).
 """
 import argparse
+import copy
 import gzip
 import os
 import re
@@ -35,6 +45,8 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from safetensors.torch import load_file, save_file
+from functools import partial
+from torchvision.models.efficientnet import EfficientNet, MBConvConfig
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 GOLDEN_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "golden"))
@@ -42,6 +54,9 @@ GOLDEN_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__fil
 GOLDEN_CASES = {
     "resnet": ("resnet20x0.25", 3, 10, 16, 4),
     "vit": ("vit-ti-p4-16-d2-h2-hd16", 3, 10, 16, 4),  # 2 blocks, 2 heads, 32 dims, patch 4
+    # 3 stages of B0 at a quarter of its widths (stem 8; 8, 8, 16; head 64), no dropout or
+    # stochastic depth
+    "efficientnet": ("efficientnet-b0x0.25-s3-do0-sd0", 3, 10, 32, 4),
 }
 STEPS, LR, MOMENTUM = 5, 0.1, 0.9
 
@@ -160,16 +175,121 @@ def build_vit(name, in_channels, classes, image):
         proj_drop_rate=c["do"], drop_path_rate=c["dp"])
 
 
+# ---- models/efficientnet: names -> torchvision's EfficientNet ----
+
+# torchvision's efficientnet_b0 ... b7: width and depth coefficients, dropout.
+EFFICIENTNET_VARIANTS = [(1.0, 1.0, 0.2), (1.0, 1.1, 0.2), (1.1, 1.2, 0.3), (1.2, 1.4, 0.3),
+                         (1.4, 1.8, 0.4), (1.6, 2.2, 0.4), (1.8, 2.6, 0.5), (2.0, 3.1, 0.5)]
+# B0's stages: expand ratio, kernel, stride, input channels, output channels, blocks.
+EFFICIENTNET_B0 = [(1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2),
+                   (6, 3, 2, 40, 80, 3), (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4),
+                   (6, 3, 1, 192, 320, 1)]
+
+
+def parse_efficientnet(name):
+    """motive's grammar (models/efficientnet/config.h) -> the EfficientNet arguments."""
+    m = re.fullmatch(r"efficientnet-b([0-7])(?:x([0-9.]+))?((?:-(?:do|sd|d|s)[0-9.]+)*)", name)
+    if not m:
+        raise SystemExit(f"golden: not an EfficientNet name: {name}")
+    k = int(m.group(1))
+    width, depth, dropout = EFFICIENTNET_VARIANTS[k]
+    cfg = dict(variant=k, width=width * float(m.group(2) or 1), depth=depth, stages=7,
+               dropout=dropout, sd=0.2)
+    for part in m.group(3).split("-")[1:]:
+        key = re.match(r"[a-z]+", part).group(0)
+        value = part[len(key):]
+        if key == "d":
+            cfg["depth"] = depth * float(value)
+        elif key == "s":
+            cfg["stages"] = int(value)
+        else:
+            cfg[{"do": "dropout", "sd": "sd"}[key]] = float(value)
+    return cfg
+
+
+def build_efficientnet(name, in_channels, classes):
+    """torchvision's EfficientNet for a motive name: efficientnet_b<K> itself when the name is
+    a plain variant, else the class with the scaled, possibly shortened stage list. For another
+    number of input channels the stem conv is replaced by one of the same shape but its input
+    (torchvision's init)."""
+    c = parse_efficientnet(name)
+    k = c["variant"]
+    plain = re.fullmatch(r"efficientnet-b[0-7]", name) is not None
+    if plain:
+        model = getattr(torchvision.models, f"efficientnet_b{k}")(num_classes=classes)
+    else:
+        setting = [MBConvConfig(*s, width_mult=c["width"], depth_mult=c["depth"])
+                   for s in EFFICIENTNET_B0[:c["stages"]]]
+        norm = partial(torch.nn.BatchNorm2d, eps=1e-3, momentum=0.01) if k >= 5 else None
+        model = EfficientNet(setting, c["dropout"], stochastic_depth_prob=c["sd"],
+                             num_classes=classes, norm_layer=norm)
+    if in_channels != 3:
+        old = model.features[0][0]
+        stem = torch.nn.Conv2d(in_channels, old.out_channels, 3, 2, 1, bias=False)
+        torch.nn.init.kaiming_normal_(stem.weight, mode="fan_out")
+        model.features[0][0] = stem
+    return model
+
+
+def check_efficientnet_matches_torchvision():
+    """The module above for b0 ... b7 built through the stage list is torchvision's own: the
+    state dicts load both ways."""
+    for k in range(8):
+        theirs = getattr(torchvision.models, f"efficientnet_b{k}")()
+        ours = build_efficientnet(f"efficientnet-b{k}x1", 3, 1000)
+        ours.load_state_dict(theirs.state_dict(), strict=True)
+        theirs.load_state_dict(ours.state_dict(), strict=True)
+
+
+def efficientnet_motive_names(model):
+    """torchvision's names -> motive's (models/efficientnet/plan.h), for the prefixes of
+    `model`'s layers."""
+    names = {"features.0.0.": "stem.conv.", "features.0.1.": "stem.bn.",
+             "classifier.1.": "head.fc."}
+    stages = list(model.features)[1:-1]
+    for s, stage in enumerate(stages):
+        for b, block in enumerate(stage):
+            layers = ["expand", "depthwise", "se", "project"][4 - len(block.block):]
+            for j, layer in enumerate(layers):
+                torch_prefix = f"features.{s + 1}.{b}.block.{j}."
+                motive_prefix = f"stages.{s}.blocks.{b}.{layer}."
+                if layer == "se":
+                    names[torch_prefix] = motive_prefix
+                else:
+                    names[torch_prefix + "0."] = motive_prefix + "conv."
+                    names[torch_prefix + "1."] = motive_prefix + "bn."
+    head = len(stages) + 1
+    names[f"features.{head}.0."] = "head.conv."
+    names[f"features.{head}.1."] = "head.bn."
+    return names
+
+
+def efficientnet_to_motive(model, torch_name, t):
+    if torch_name.endswith("num_batches_tracked"):
+        return None, None
+    for prefix, motive in efficientnet_motive_names(model).items():
+        if torch_name.startswith(prefix):
+            name = motive + torch_name[len(prefix):]
+            if ".se." in name and t.dim() == 4:  # [out, in, 1, 1] -> linear [out, in]
+                return name, t.reshape(t.shape[0], t.shape[1])
+            return name, (t.permute(0, 2, 3, 1) if t.dim() == 4 else t)  # OIHW -> OHWI
+    raise SystemExit(f"golden: no motive name for {torch_name}")
+
+
 def build(name, in_channels, classes, image):
     if name.startswith("resnet"):
         return build_resnet(name, in_channels, classes)
     if name.startswith("vit-"):
         return build_vit(name, in_channels, classes, image)
+    if name.startswith("efficientnet-"):
+        return build_efficientnet(name, in_channels, classes)
     raise SystemExit(f"golden: no PyTorch module for {name}")
 
 
-def to_motive(name, torch_name, t):
+def to_motive(name, model, torch_name, t):
     """One tensor of a PyTorch state dict in motive's name and layout (None: not in motive)."""
+    if name.startswith("efficientnet-"):
+        return efficientnet_to_motive(model, torch_name, t)
     if name.startswith("resnet"):
         motive = resnet_motive_name(torch_name)
         if motive is None:
@@ -186,6 +306,16 @@ def nhwc(x):
     return x.permute(0, 2, 3, 1).contiguous()
 
 
+def exactly_zero_gradients(model, x, y):
+    """Names of the parameters whose gradient (mean cross-entropy on x, y) is zero in exact
+    arithmetic: below 1e-12 of the largest gradient norm in float64."""
+    wide = copy.deepcopy(model).double().train()
+    F.cross_entropy(wide(x.double()), y).backward()
+    norms = {k: p.grad.norm().item() for k, p in wide.named_parameters()}
+    largest = max(norms.values())
+    return {k for k, n in norms.items() if n <= 1e-12 * largest}
+
+
 def write_golden(family, out_dir):
     name, in_channels, classes, image, batch = GOLDEN_CASES[family]
     torch.manual_seed(0)
@@ -194,17 +324,18 @@ def write_golden(family, out_dir):
     g = torch.Generator().manual_seed(1)
     x = torch.randn(batch, in_channels, image, image, generator=g)
     y = torch.randint(0, classes, (batch,), generator=g)
+    zero = exactly_zero_gradients(model, x, y)
     logits = model(x)
     F.cross_entropy(logits, y).backward()
     tensors = {"input": nhwc(x), "labels": y.to(torch.int32), "logits": logits.detach()}
     for k, v in initial.items():
         tensors["torch." + k] = v.to(torch.int32) if v.dtype == torch.int64 else v
-        motive, t = to_motive(name, k, v)
+        motive, t = to_motive(name, model, k, v)
         if motive is not None:
             tensors["motive." + motive] = t
     for k, p in model.named_parameters():
-        motive, grad = to_motive(name, k, p.grad)
-        tensors["grad." + motive] = grad
+        motive, grad = to_motive(name, model, k, p.grad)
+        tensors["grad." + motive] = torch.zeros_like(grad) if k in zero else grad
 
     model.load_state_dict(initial)
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
@@ -302,6 +433,7 @@ def main():
         check_export(args.check_export, args.data_root, args.limit_test)
         return
     check_resnet_matches_torchvision()
+    check_efficientnet_matches_torchvision()
     for family in args.family or sorted(GOLDEN_CASES):
         write_golden(family, args.out)
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""PyTorch eager peer of bench/bench_cuda_train_step.cpp.
+"""PyTorch eager peer of bench/bench_cuda_train_step.cpp (and, on the CPU, of
+bench/bench_efficientnet.cpp's TrainStep rows).
 
 The same train step on the same GPU: torchvision's ResNet with the CIFAR stem
 (conv1 -> 3x3 stride 1 padding 1 without bias, max-pool removed; the projection
@@ -23,11 +24,19 @@ The batch, shared with the C++ bench: with h(i) = (i * 2654435761) mod 2^32,
 pixel i of the NHWC batch is h(i) / 2^32 * 2 - 1 and label j is
 (h(j + 1) >> 16) mod classes.
 
+EfficientNets (--model efficientnet-b<K>[x<W>], motive's names without the
+other suffixes) are torchvision's efficientnet_b<K>, or its EfficientNet
+class with the width coefficient times W, with the given classes, in training
+mode (dropout and stochastic depth on, as motive's bench).
+On the CPU, --threads sets torch.set_num_threads and --precisions fp32 skips
+the GPU-only precisions.
+
 Prints one JSON object (also written to --out when given). Needs only torch
 and torchvision; --device cpu --batch 4 --seconds 0 is a quick smoke run.
 """
 import argparse
 import json
+import re
 import time
 
 import torch
@@ -45,6 +54,29 @@ def fixed_batch(batch, size, classes, device):
     x = pixels.to(torch.float32).reshape(batch, size, size, 3).permute(0, 3, 1, 2)
     y = (knuth_hash(torch.arange(1, batch + 1, dtype=torch.int64)) >> 16) % classes
     return x.contiguous().to(device), y.to(device)
+
+
+def efficientnet(name, classes):
+    """efficientnet-b<K>[x<W>]: torchvision's efficientnet_b<K>, or its stage list scaled by
+    W more (the builders' width and depth coefficients and dropout)."""
+    from functools import partial
+    from torchvision.models.efficientnet import EfficientNet, _efficientnet_conf
+    m = re.fullmatch(r"efficientnet-b([0-7])(?:x([0-9.]+))?", name)
+    if not m:
+        raise SystemExit(f"pytorch_train_step: unknown model {name!r}")
+    k, mult = int(m.group(1)), m.group(2)
+    if mult is None:
+        return getattr(torchvision.models, f"efficientnet_b{k}")(num_classes=classes)
+    width, depth, dropout = [(1.0, 1.0, 0.2), (1.0, 1.1, 0.2), (1.1, 1.2, 0.3), (1.2, 1.4, 0.3),
+                             (1.4, 1.8, 0.4), (1.6, 2.2, 0.4), (1.8, 2.6, 0.5), (2.0, 3.1, 0.5)][k]
+    setting, _ = _efficientnet_conf(f"efficientnet_b{k}", width_mult=width * float(mult),
+                                    depth_mult=depth)
+    norm = partial(torch.nn.BatchNorm2d, eps=1e-3, momentum=0.01) if k >= 5 else None
+    return EfficientNet(setting, dropout, num_classes=classes, norm_layer=norm)
+
+
+def build(name, classes):
+    return efficientnet(name, classes) if name.startswith("efficientnet-") else resnet(name, classes)
 
 
 def resnet(name, classes):
@@ -76,7 +108,7 @@ def measure(args, precision, layout):
         torch.cuda.empty_cache()  # the previous run's blocks, so reserved memory starts afresh
     torch.manual_seed(0)
     fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
-    net = resnet(args.model, args.classes).to(args.device, memory_format=fmt).train()
+    net = build(args.model, args.classes).to(args.device, memory_format=fmt).train()
     x, y = fixed_batch(args.batch, args.size, args.classes, args.device)
     x = x.contiguous(memory_format=fmt)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
@@ -130,12 +162,16 @@ def main():
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--chunk", type=int, default=10, help="steps between clock reads")
     p.add_argument("--seconds", type=float, default=3.0, help="least timed seconds per run")
+    p.add_argument("--precisions", default="fp32,tf32,bf16", help="comma-separated")
+    p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: as is)")
     p.add_argument("--out", help="also write the JSON here")
     args = p.parse_args()
     torch.backends.cudnn.benchmark = True
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
 
     runs = [measure(args, precision, layout)
-            for precision in ("fp32", "tf32", "bf16") for layout in ("nchw", "channels_last")]
+            for precision in args.precisions.split(",") for layout in ("nchw", "channels_last")]
     best = {}
     for r in runs:
         if r["precision"] not in best or r["images_per_s"] > best[r["precision"]]["images_per_s"]:

@@ -1,7 +1,11 @@
 #include "kernels/cpu/activations.h"
 
+#include <algorithm>
+#include <type_traits>
+
 #include "kernels/bf16.h"
 #include "kernels/cpu/activation_math.h"
+#include "kernels/cpu/eigen.h"
 
 namespace motive::cpu {
 namespace {
@@ -12,10 +16,64 @@ using activation_math::with_activation;
 // would dominate).
 constexpr int64_t kParallelMin = 1 << 15;
 
+// SiLU and sigmoid in float and double go through Eigen's vectorised exp: a
+// scalar exp per element was a quarter of an EfficientNet training step on
+// the CPU (SiLU follows most of its convolutions). The same formulas as
+// activation_math.h; f(chunk of x, chunk of g or null, chunk of out) runs on
+// chunks of the n elements, in parallel for large n.
+template <class T>
+constexpr bool kEigenActivation = std::is_same_v<T, float> || std::is_same_v<T, double>;
+
+template <class T, class F>
+void in_chunks(int64_t n, F&& f) {
+  constexpr int64_t kChunk = 4096;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for if (n > kParallelMin)
+  for (int64_t c = 0; c < chunks; ++c) f(c * kChunk, std::min(n, (c + 1) * kChunk) - c * kChunk);
+}
+
+template <class T>
+using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T>
+using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+
+// y = f(x) for SiLU and sigmoid; false for the others.
+template <class T>
+bool eigen_forward(Activation a, int64_t n, const T* x, T* y) {
+  if (a != Activation::Silu && a != Activation::Sigmoid) return false;
+  in_chunks<T>(n, [&](int64_t begin, int64_t len) {
+    const ConstArrayMap<T> xs(x + begin, len);
+    ArrayMap<T> ys(y + begin, len);
+    if (a == Activation::Silu)
+      ys = xs * (T(1) + (-xs).exp()).inverse();
+    else
+      ys = (T(1) + (-xs).exp()).inverse();
+  });
+  return true;
+}
+
+// dx = g * f'(x) for SiLU (s (1 + x (1 - s))) and sigmoid (s (1 - s)), s = sigmoid(x).
+template <class T>
+bool eigen_backward(Activation a, int64_t n, const T* x, const T* g, T* dx) {
+  if (a != Activation::Silu && a != Activation::Sigmoid) return false;
+  in_chunks<T>(n, [&](int64_t begin, int64_t len) {
+    const ConstArrayMap<T> xs(x + begin, len), gs(g + begin, len);
+    ArrayMap<T> out(dx + begin, len);
+    const Eigen::Array<T, Eigen::Dynamic, 1> s = (T(1) + (-xs).exp()).inverse();
+    if (a == Activation::Silu)
+      out = gs * s * (T(1) + xs * (T(1) - s));
+    else
+      out = gs * s * (T(1) - s);
+  });
+  return true;
+}
+
 }  // namespace
 
 template <class T>
 void activation_forward(Activation a, int64_t n, const T* x, T* y) {
+  if constexpr (kEigenActivation<T>)
+    if (eigen_forward(a, n, x, y)) return;
   with_activation(a, [&](auto act) {
     using A = decltype(act);
 #pragma omp parallel for if (n > kParallelMin)
@@ -25,6 +83,8 @@ void activation_forward(Activation a, int64_t n, const T* x, T* y) {
 
 template <class T>
 void activation_backward(Activation a, int64_t n, const T* x, const T* g, T* dx) {
+  if constexpr (kEigenActivation<T>)
+    if (eigen_backward(a, n, x, g, dx)) return;
   with_activation(a, [&](auto act) {
     using A = decltype(act);
 #pragma omp parallel for if (n > kParallelMin)

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/cpu/conv2d_direct.h"
+#include "kernels/cpu/depthwise_conv2d.h"
 #include "kernels/cpu/matmul.h"
 
 namespace motive::cpu {
@@ -100,79 +101,6 @@ void parallel_reduce_rows(int64_t rows, int64_t len, int64_t work, T* out, F&& f
     for (int64_t i = 0; i < len; ++i) out[i] += partial[t * len + i];
 }
 
-// The filter as [tap, c] so depthwise inner loops run over contiguous channels.
-template <class T>
-std::vector<T> taps_major(const Conv2dShape& s, const T* w) {
-  const int64_t taps = s.win.taps();
-  std::vector<T> wt(static_cast<size_t>(taps * s.c_out));
-  for (int64_t c = 0; c < s.c_out; ++c)
-    for (int64_t k = 0; k < taps; ++k) wt[k * s.c_out + c] = w[c * taps + k];
-  return wt;
-}
-
-// Depthwise forward; y already holds the bias, or is zeroed here when there is none.
-template <class T>
-void depthwise_forward(const Conv2dShape& s, const T* x, const T* w, bool has_bias, T* y) {
-  const Window2d& win = s.win;
-  const int64_t c_n = s.c_out;
-  const std::vector<T> wt = taps_major(s, w);
-  const bool parallel = s.n * win.h_out * win.w_out * win.taps() * c_n > kParallelWork;
-#pragma omp parallel for collapse(2) schedule(static) if (parallel)
-  for (int64_t n = 0; n < s.n; ++n)
-    for (int64_t oh = 0; oh < win.h_out; ++oh)
-      for (int64_t ow = 0; ow < win.w_out; ++ow) {
-        T* out = y + ((n * win.h_out + oh) * win.w_out + ow) * c_n;
-        if (!has_bias) std::fill(out, out + c_n, T(0));
-        win.for_each_tap(oh, ow, [&](int64_t tap, int64_t ih, int64_t iw) {
-          const T* xp = x + ((n * win.h + ih) * win.w + iw) * c_n;
-          const T* wp = wt.data() + tap * c_n;
-          for (int64_t c = 0; c < c_n; ++c) out[c] += xp[c] * wp[c];
-        });
-      }
-}
-
-template <class T>
-void depthwise_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, T* dx, T* dw) {
-  const Window2d& win = s.win;
-  const int64_t c_n = s.c_out, taps = win.taps();
-  const int64_t work = s.n * win.h_out * win.w_out * taps * c_n;
-  if (dx) {
-    const std::vector<T> wt = taps_major(s, w);
-#pragma omp parallel for collapse(2) schedule(static) if (work > kParallelWork)
-    for (int64_t n = 0; n < s.n; ++n)
-      for (int64_t ih = 0; ih < win.h; ++ih)
-        for (int64_t iw = 0; iw < win.w; ++iw) {
-          T* dst = dx + ((n * win.h + ih) * win.w + iw) * c_n;
-          std::fill(dst, dst + c_n, T(0));
-          win.for_each_output(ih, iw, [&](int64_t tap, int64_t oh, int64_t ow) {
-            const T* gp = dy + ((n * win.h_out + oh) * win.w_out + ow) * c_n;
-            const T* wp = wt.data() + tap * c_n;
-            for (int64_t c = 0; c < c_n; ++c) dst[c] += gp[c] * wp[c];
-          });
-        }
-  }
-  if (dw) {
-    // Accumulate [tap, c] over (image, output row) shares, then store as [c, tap].
-    std::vector<T> acc(static_cast<size_t>(taps * c_n));
-    auto sum_rows = [&](T* part, int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {
-        const int64_t n = r / win.h_out, oh = r % win.h_out;
-        for (int64_t ow = 0; ow < win.w_out; ++ow) {
-          const T* gp = dy + (r * win.w_out + ow) * c_n;
-          win.for_each_tap(oh, ow, [&](int64_t tap, int64_t ih, int64_t iw) {
-            const T* xp = x + ((n * win.h + ih) * win.w + iw) * c_n;
-            T* ap = part + tap * c_n;
-            for (int64_t c = 0; c < c_n; ++c) ap[c] += xp[c] * gp[c];
-          });
-        }
-      }
-    };
-    parallel_reduce_rows(s.n * win.h_out, taps * c_n, work, acc.data(), sum_rows);
-    for (int64_t c = 0; c < c_n; ++c)
-      for (int64_t k = 0; k < taps; ++k) dw[c * taps + k] = acc[k * c_n + c];
-  }
-}
-
 // How many threads for_each_chunk asks for (at most one per image).
 int64_t chunk_threads(const Conv2dShape& s, const Dims& d) {
   const int64_t work = s.n * d.pixels * d.cols * s.c_out;
@@ -230,11 +158,11 @@ void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T*
   if (direct_forward_fits<T>(s)) return direct_conv_forward(s, x, w, b, y);
   std::vector<T> packed;
   w = dense_filter(s, w, packed);
+  if (is_depthwise(s)) return depthwise_conv2d_forward(s, x, w, b, y);
   if (b) {
 #pragma omp parallel for schedule(static) if (rows * s.c_out > kParallelWork)
     for (int64_t r = 0; r < rows; ++r) std::copy(b, b + s.c_out, y + r * s.c_out);
   }
-  if (is_depthwise(s)) return depthwise_forward(s, x, w, b != nullptr, y);
   // Per group g: y[:, g block] (+)= patches_g [rows, cols] * w_g^T, with w_g the
   // row-major [c_out_g, cols] block of the OHWI filter.
   const bool acc = b != nullptr;
@@ -281,7 +209,11 @@ void conv2d_backward(const Conv2dShape& s, const T* x, const T* w, const T* dy, 
   if (!dx && !dw) return;
   std::vector<T> packed;
   if (dx) w = dense_filter(s, w, packed);
-  if (is_depthwise(s)) return depthwise_backward(s, x, w, dy, dx, dw);
+  if (is_depthwise(s)) {
+    if (dx) depthwise_conv2d_backward_data(s, w, dy, dx);
+    if (dw) depthwise_conv2d_backward_filter(s, x, dy, dw);
+    return;
+  }
   // Per group g, with P the patch matrix and dY_g the group's [rows, c_out_g] block:
   // dw_g = dY_g^T P (summed over chunks), dP = dY_g w_g, dx = col2im(dP).
   auto w_g = [&](int64_t g) { return w + g * d.c_out_g * d.cols; };

@@ -8,7 +8,8 @@
 // backward reuses that buffer for the patch gradient and gathers it back into
 // dx (col2im), and sums per-thread filter gradients at the end. 1x1 stride-1
 // unpadded convolutions skip im2col (the input is the matrix); depthwise
-// convolutions (groups == C_in == C_out) run a direct kernel.
+// convolutions (groups == C_in == C_out) run a direct kernel
+// (kernels/cpu/depthwise_conv2d.h).
 //
 // float, double and bf16. bf16 accumulates in float32 and rounds each output
 // once, bias included (cuDNN with compute type float): the operands widen

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "engine/autograd.h"
+#include "models/running_statistics.h"
 #include "models/torch_layout.h"
 
 namespace motive {
@@ -155,18 +155,10 @@ bool ResNet::decays(const std::string& parameter_name) const {
 
 void ResNet::recalibrate_running_statistics(int64_t count,
                                             const std::function<Tensor(int64_t k)>& batch) const {
-  MOTIVE_CHECK(count >= 1, config_.name, ": BN recalibration needs at least one batch, got ",
-               count);
-  NoGradGuard no_grad;
-  // Momentum 1 on the first batch overwrites the buffers; resetting them first
-  // still matters, as 0 * NaN would keep a NaN from a diverged run.
-  for_each_conv_bn([](const ConvBn& c) {
-    Tensor mean = c.running_mean, var = c.running_var;
-    mean.fill_(0.0);
-    var.fill_(1.0);
-  });
-  for (int64_t k = 0; k < count; ++k)
-    forward(batch(k), ForwardContext{true, 1.0 / static_cast<double>(k + 1), nullptr});
+  motive::recalibrate_running_statistics(
+      config_.name, named_buffers(), count, batch, [&](const Tensor& x, double momentum) {
+        forward(x, ForwardContext{true, momentum, nullptr});
+      });
 }
 
 }  // namespace motive

@@ -1,12 +1,11 @@
 #include "models/vit/config.h"
 
 #include <cctype>
-#include <charconv>
 #include <set>
-#include <sstream>
 #include <vector>
 
 #include "engine/error.h"
+#include "models/name_parsing.h"
 
 namespace motive {
 namespace {
@@ -23,27 +22,11 @@ struct Size {
 };
 constexpr Size kSizes[] = {{"ti", 3}, {"s", 6}, {"b", 12}};
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::string part;
-  std::istringstream in(s);
-  while (std::getline(in, part, sep)) out.push_back(part);
-  if (!s.empty() && s.back() == sep) out.emplace_back();
-  return out;
-}
-
 bool all_digits(const std::string& s) {
   if (s.empty()) return false;
   for (char c : s)
     if (!std::isdigit(static_cast<unsigned char>(c))) return false;
   return true;
-}
-
-template <class T>
-bool parse_whole(const std::string& s, T& out) {
-  const char* end = s.data() + s.size();
-  const auto [ptr, ec] = std::from_chars(s.data(), end, out);
-  return ec == std::errc() && ptr == end && !s.empty();
 }
 
 }  // namespace
@@ -79,7 +62,7 @@ ViTConfig vit_preset(const std::string& name, const ModelShape& shape) {
   const auto bad = [&](const std::string& why) {
     fail("unknown model '", name, "': ", why, "; expected ", kGrammar);
   };
-  const std::vector<std::string> tokens = split(name, '-');
+  const std::vector<std::string> tokens = split_name(name, '-');
   if (tokens.size() < 2 || tokens[0] != "vit") bad("not a ViT name");
   ViTConfig cfg;
   cfg.name = name;
@@ -96,11 +79,11 @@ ViTConfig vit_preset(const std::string& name, const ModelShape& shape) {
       if (!seen.insert(key).second) bad("'" + key + "' given twice");
     };
     const auto integer = [&](size_t skip, int64_t& out, const char* what) {
-      if (!all_digits(t.substr(skip)) || !parse_whole(t.substr(skip), out))
+      if (!parse_number(t.substr(skip), out))
         bad(std::string("the ") + what + " in '-" + t + "' must be a whole number");
     };
     const auto rate = [&](double& out, const char* what) {
-      if (!parse_whole(t.substr(2), out) || !std::isdigit(static_cast<unsigned char>(t[2])))
+      if (!parse_number(t.substr(2), out))
         bad(std::string("the ") + what + " in '-" + t + "' must be a number");
     };
     if (all_digits(t)) {
