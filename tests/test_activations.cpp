@@ -66,6 +66,23 @@ TEST_CASE("activations match their formulas in float32, strided inputs included"
   CHECK(relu(one).to_vector() == std::vector<double>{1, 0, 0});
 }
 
+TEST_CASE("activations: float32 gradients match the float64 ones") {
+  // The float kernels (vectorised exp and erf) beside the double ones, which
+  // the finite-difference checks below vouch for; a large, contiguous input
+  // takes the kernels' chunked and parallel path.
+  Generator gen(13);
+  const Tensor x64 = randn({3, 20000}, gen, DType::F64) * 3.0;
+  const Tensor seed = randn({3, 20000}, gen, DType::F64);
+  for (const Case& c : kCases) {
+    CAPTURE(c.name);
+    Tensor a = x64.clone().requires_grad_();  // its own gradient buffer
+    Tensor b = x64.to(DType::F32).requires_grad_();
+    c.op(a).backward(seed);
+    c.op(b).backward(seed.to(DType::F32));
+    CHECK(max_rel_error(b.grad(), a.grad()) < 1e-5);
+  }
+}
+
 TEST_CASE("activations: float64 gradient checks over shapes and views") {
   Generator gen(12);
   for (const Case& c : kCases) {
