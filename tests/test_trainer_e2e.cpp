@@ -44,6 +44,29 @@ nlohmann::json timed_run(const RunConfig& config) {
   return s;
 }
 
+// The ViT and EfficientNet pairs' recipe: one epoch of batch 16 on the CPU,
+// AdamW with a one-cycle schedule and a short warm-up, no augmentation, and
+// loss-decrease:1 so that both models train.
+RunConfig adamw_pair(const std::string& base, const std::string& motivated, int64_t train,
+                     int64_t test, double lr, double weight_decay, const TempDir& dir) {
+  RunConfig config;
+  config.base = base;
+  config.motivated = motivated;
+  config.trigger = "loss-decrease:1";
+  config.limit_train = train;
+  config.limit_test = test;
+  config.augment = false;
+  config.epochs = 1;
+  config.batch_size = 16;
+  config.optimizer = "adamw";
+  config.lr = lr;
+  config.weight_decay = weight_decay;
+  config.schedule = "onecycle:pct_start=0.15";
+  config.device = "cpu";
+  config.out = dir / "run";
+  return config;
+}
+
 }  // namespace
 
 TEST_CASE("trainer e2e: resnet20x0.5 in resnet20, 4,000 Fashion-MNIST images, 1 epoch") {
@@ -76,22 +99,8 @@ TEST_CASE("trainer e2e: resnet20x0.5 in resnet20, 4,000 Fashion-MNIST images, 1 
 // lowest.
 TEST_CASE("trainer e2e: a nested ViT pair, 2,000 Fashion-MNIST images, 1 epoch") {
   TempDir dir;
-  RunConfig config;
-  config.base = "vit-ti-p7-d2-h2-hd32";
-  config.motivated = "vit-ti-p7-d3-h3-hd32";
-  config.trigger = "loss-decrease:1";
-  config.limit_train = 2000;
-  config.limit_test = 1000;
-  config.augment = false;
-  config.epochs = 1;
-  config.batch_size = 16;
-  config.optimizer = "adamw";
-  config.lr = 0.002;
-  config.weight_decay = 0.05;
-  config.schedule = "onecycle:pct_start=0.15";
-  config.device = "cpu";
-  config.out = dir / "run";
-  const nlohmann::json s = timed_run(config);
+  const nlohmann::json s = timed_run(
+      adamw_pair("vit-ti-p7-d2-h2-hd32", "vit-ti-p7-d3-h3-hd32", 2000, 1000, 0.002, 0.05, dir));
   CHECK(s.at("acc_base").get<double>() >= 38.0);
   CHECK(s.at("acc_motivated").get<double>() >= 32.0);
   CHECK(s.at("steps") == 125);
@@ -109,22 +118,8 @@ TEST_CASE("trainer e2e: a nested ViT pair, 2,000 Fashion-MNIST images, 1 epoch")
 // under the lowest. About 4 s of CPU with one thread.
 TEST_CASE("trainer e2e: a nested EfficientNet pair, 4,000 Fashion-MNIST images, 1 epoch") {
   TempDir dir;
-  RunConfig config;
-  config.base = "efficientnet-b0x0.25-s3";
-  config.motivated = "efficientnet-b0x0.5-s3";
-  config.trigger = "loss-decrease:1";
-  config.limit_train = 4000;
-  config.limit_test = 2000;
-  config.augment = false;
-  config.epochs = 1;
-  config.batch_size = 16;
-  config.optimizer = "adamw";
-  config.lr = 0.004;
-  config.weight_decay = 0;
-  config.schedule = "onecycle:pct_start=0.15";
-  config.device = "cpu";
-  config.out = dir / "run";
-  const nlohmann::json s = timed_run(config);
+  const nlohmann::json s = timed_run(
+      adamw_pair("efficientnet-b0x0.25-s3", "efficientnet-b0x0.5-s3", 4000, 2000, 0.004, 0.0, dir));
   CHECK(s.at("acc_base").get<double>() >= 65.0);
   CHECK(s.at("acc_motivated").get<double>() >= 65.0);
   CHECK(s.at("steps") == 250);
