@@ -10,6 +10,7 @@
 #include <omp.h>
 
 #include "kernels/cpu/eigen.h"
+#include "kernels/cpu/matmul.h"
 
 #include "engine/flops.h"
 #include "engine/ops.h"
@@ -45,9 +46,10 @@ void BM_EigenIm2colGemm(benchmark::State& state) {
   const int64_t rows = kN * kHW * kHW, k = 9 * kC;
   M cols = M::Random(rows, k), w = M::Random(kC, k), out(rows, kC), gcols(rows, k), gw(kC, k);
   for (auto _ : state) {
-    out.noalias() = cols * w.transpose();
-    gcols.noalias() = out * w;
-    gw.noalias() = out.transpose() * cols;
+    // out = cols w^T, gcols = out w, gw = out^T cols (motive's CPU GEMM: Eigen's kernel).
+    cpu::gemm<float>(rows, kC, k, cols.data(), {k, 1}, w.data(), {1, k}, out.data(), kC, false);
+    cpu::gemm<float>(rows, k, kC, out.data(), {kC, 1}, w.data(), {k, 1}, gcols.data(), k, false);
+    cpu::gemm<float>(kC, k, rows, out.data(), {1, kC}, cols.data(), {k, 1}, gw.data(), k, false);
     benchmark::DoNotOptimize(gw.data());
   }
   state.counters["GFLOP/s"] = benchmark::Counter(train_flops() * state.iterations() * 1e-9,
@@ -82,13 +84,14 @@ void BM_FmaPeak(benchmark::State& state) {
                          benchmark::Counter::kIsRate);
 }
 
-// Eigen's float GEMM at 1024^3: the machine's GEMM rate.
+// Eigen's float GEMM kernel at 1024^3, split over the threads as motive's
+// CPU GEMM runs it (kernels/cpu/matmul.cpp): the machine's GEMM rate.
 void BM_GemmRate(benchmark::State& state) {
   using M = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   constexpr int64_t n = 1024;
   M a = M::Random(n, n), b = M::Random(n, n), c(n, n);
   for (auto _ : state) {
-    c.noalias() = a * b;
+    cpu::gemm<float>(n, n, n, a.data(), {n, 1}, b.data(), {n, 1}, c.data(), n, false);
     benchmark::DoNotOptimize(c.data());
   }
   state.counters["GFLOP/s"] =

@@ -11,6 +11,12 @@
 // own code keeps them, as errors.
 #pragma once
 
+// motive splits large GEMMs between OpenMP threads itself (kernels/cpu/matmul.cpp):
+// Eigen's own GEMM threads spin while they wait for each other.
+#ifndef EIGEN_DONT_PARALLELIZE
+#define EIGEN_DONT_PARALLELIZE
+#endif
+
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"

@@ -2,6 +2,9 @@
 
 #include "kernels/cpu/eigen.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <type_traits>
 #include <vector>
 
@@ -27,10 +30,10 @@ void with_operand(const T* p, int64_t rows, int64_t cols, MatrixView v, F&& f) {
   }
 }
 
-// The float/double GEMM on Eigen.
+// The float/double GEMM on Eigen, on the calling thread.
 template <class T>
-void eigen_gemm(int64_t m, int64_t n, int64_t k, const T* a, MatrixView av, const T* b,
-                MatrixView bv, T* c, int64_t c_row_stride, bool accumulate) {
+void eigen_gemm_serial(int64_t m, int64_t n, int64_t k, const T* a, MatrixView av, const T* b,
+                       MatrixView bv, T* c, int64_t c_row_stride, bool accumulate) {
   using Out = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>,
                          Eigen::Unaligned, Eigen::OuterStride<>>;
   Out cm(c, m, n, Eigen::OuterStride<>(m == 1 ? n : c_row_stride));
@@ -46,6 +49,47 @@ void eigen_gemm(int64_t m, int64_t n, int64_t k, const T* a, MatrixView av, cons
         cm.noalias() = am * bm;
     });
   });
+}
+
+// Below this many multiply-adds (about 40 us at this machine's GEMM rate) a
+// product runs on one thread: waking a second one costs as much as it saves.
+constexpr int64_t kParallelGemmMacs = int64_t{1} << 22;
+// Row or column blocks split between threads stay multiples of this (whole
+// register tiles of Eigen's kernel).
+constexpr int64_t kSplitMultiple = 16;
+
+// The GEMM over OpenMP threads: each takes a block of C's rows (or of its
+// columns, when C is wider than tall) and runs Eigen's serial GEMM on it.
+// Eigen's own threading is off (EIGEN_DONT_PARALLELIZE, kernels/cpu/eigen.h):
+// its threads spin while they wait for each other's packed panels, which on a
+// shared machine, with the other thread descheduled, cost a small
+// squeeze-excitation product several times its work. Inside a parallel
+// region (a convolution's per-image chunks) the product stays on its thread.
+template <class T>
+void eigen_gemm(int64_t m, int64_t n, int64_t k, const T* a, MatrixView av, const T* b,
+                MatrixView bv, T* c, int64_t c_row_stride, bool accumulate) {
+  const bool by_rows = m >= n;
+  const int64_t extent = by_rows ? m : n;
+  const int64_t blocks = (extent + kSplitMultiple - 1) / kSplitMultiple;
+  const int64_t threads =
+      m * n * k < kParallelGemmMacs || omp_in_parallel()
+          ? 1
+          : std::min<int64_t>({omp_get_max_threads(), blocks});
+  if (threads <= 1) return eigen_gemm_serial(m, n, k, a, av, b, bv, c, c_row_stride, accumulate);
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t begin = std::min(extent, blocks * t / nt * kSplitMultiple);
+    const int64_t end = std::min(extent, blocks * (t + 1) / nt * kSplitMultiple);
+    if (end > begin) {
+      if (by_rows)
+        eigen_gemm_serial(end - begin, n, k, a + begin * av.row_stride, av, b, bv,
+                          c + begin * c_row_stride, c_row_stride, accumulate);
+      else
+        eigen_gemm_serial(m, end - begin, k, a, av, b + begin * bv.col_stride, bv, c + begin,
+                          c_row_stride, accumulate);
+    }
+  }
 }
 
 // A [batches, rows, cols] operand read or written through its strides, as a
