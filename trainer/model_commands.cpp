@@ -101,7 +101,9 @@ Command add_models_command(CLI::App& app) {
                 "\nFLOPs: multiply-add = 2. ResNet: convolutions and the classifier (BN, ReLU, "
                 "additions and pooling not counted). ViT: every matrix product (patch "
                 "embedding, attention projections, scores, weighted sums, MLP, head), not "
-                "norms, GELU, softmax or additions.");
+                "norms, GELU, softmax or additions. EfficientNet: every convolution (stem, "
+                "expansion, depthwise, projection, head), the squeeze-excitation layers and the "
+                "classifier, not BN, SiLU, sigmoid, pooling, the gating product or additions.");
           }};
 }
 
