@@ -126,7 +126,12 @@ class Run {
   }
 
   nlohmann::json train() {
-    const StopOnSignals stop_on_signals;
+    // In a data-parallel job a signal ends the process (its default): the
+    // ranks would see it at different steps, and one stopping while the
+    // others wait in a collective would leave them waiting. mpirun forwards
+    // SIGINT/SIGTERM to every rank; the last checkpoint stays whole.
+    std::optional<StopOnSignals> stop_on_signals;
+    if (!parallel_.active()) stop_on_signals.emplace();
     for (int64_t epoch = state_.counters.epochs_done; epoch < config_.epochs; ++epoch) {
       if (!train_epoch(epoch)) return nullptr;
       end_epoch(epoch);
