@@ -17,6 +17,7 @@
 #include "dist/gradient_sync.h"
 #include "dist/world.h"
 #include "engine/random.h"
+#include "models/name_parsing.h"
 #include "models/nest.h"
 
 using namespace motive;
@@ -35,15 +36,6 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  size_t at = 0;
-  for (size_t comma; (comma = s.find(',', at)) != std::string::npos; at = comma + 1)
-    out.push_back(s.substr(at, comma - at));
-  out.push_back(s.substr(at));
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -51,7 +43,7 @@ int main(int argc, char** argv) {
   const std::string names = argc > 1 ? argv[1] : "vit-ti-p4,vit-s-p4";
   const int reps = argc > 2 ? std::stoi(argv[2]) : 7;
   Generator gen(0);
-  const NestedChain chain = nest(split(names), {3, 10, 32, 32}, gen);
+  const NestedChain chain = nest(split_name(names, ','), {3, 10, 32, 32}, gen);
   dist::GradientSync sync(Device::CPU);
   if (dist::rank() == 0)
     std::printf("allreduce over %d ranks (%s), median of %d; MB/s counts the gradient bytes\n"

@@ -38,18 +38,11 @@ bool skip_without_mpi() {
   return true;
 }
 
-// `mpirun -np N trainer ARGS` (root may run it: CI runs as root).
-std::string mpi_command(int ranks, const std::string& args) {
+// `mpirun -np N` before the trainer (root may run it: CI runs as root).
+std::string mpirun(int ranks) {
   setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
   setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-  return std::string(MOTIVE_MPIEXEC) + " --oversubscribe -np " + std::to_string(ranks) + " " +
-         MOTIVE_TRAINER_BIN + " " + args;
-}
-
-Exec run_mpi(int ranks, const std::string& args, const TempDir& scratch) {
-  const std::string out = scratch / "mpi.out", err = scratch / "mpi.err";
-  const int status = std::system((mpi_command(ranks, args) + " > " + out + " 2> " + err).c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_text(out), read_text(err)};
+  return std::string(MOTIVE_MPIEXEC) + " --oversubscribe -np " + std::to_string(ranks) + " ";
 }
 
 // The step records of two runs agree: same model every step, losses within
@@ -100,7 +93,7 @@ TEST_CASE("data parallel: 2 ranks follow 1 rank with the same global batch") {
   TempDir dir;
   const Exec one = run_trainer("train" + kPair + " --out " + (dir / "one"), dir);
   REQUIRE_MESSAGE(one.code == 0, one.err);
-  const Exec two = run_mpi(2, "train" + kPair + " --out " + (dir / "two"), dir);
+  const Exec two = run_trainer("train" + kPair + " --out " + (dir / "two"), dir, mpirun(2));
   REQUIRE_MESSAGE(two.code == 0, two.err);
   const auto steps = read_records(dir / "two", "step");
   REQUIRE(steps.size() == 20);
@@ -119,7 +112,7 @@ TEST_CASE("data parallel: 2 ranks follow 1 rank with the same global batch") {
 TEST_CASE("data parallel: a step allreduces exactly its model's parameter bytes") {
   if (skip_without_mpi()) return;
   TempDir dir;
-  const Exec e = run_mpi(2, "train" + kPair + " --out " + (dir / "run"), dir);
+  const Exec e = run_trainer("train" + kPair + " --out " + (dir / "run"), dir, mpirun(2));
   REQUIRE_MESSAGE(e.code == 0, e.err);
   Generator gen(0);
   const NestedChain chain =
@@ -142,7 +135,7 @@ TEST_CASE("data parallel: a step allreduces exactly its model's parameter bytes"
 TEST_CASE("data parallel: a global batch that does not split over the ranks is refused") {
   if (skip_without_mpi()) return;
   TempDir dir;
-  const Exec e = run_mpi(2, "train" + kPair + " --batch-size 7 --out " + (dir / "run"), dir);
+  const Exec e = run_trainer("train" + kPair + " --batch-size 7 --out " + (dir / "run"), dir, mpirun(2));
   CHECK(e.code == 2);
   CHECK(e.err.find("--batch-size 7 is the global batch and must split evenly over the 2 ranks") !=
         std::string::npos);
@@ -155,15 +148,7 @@ TEST_CASE("data parallel: a killed rank ends the job naming it; the run resumes 
   REQUIRE(run_trainer(args + (dir / "whole"), dir).code == 0);
   const std::string run = dir / "killed";
   // mpirun in the background; its ranks are its children.
-  const Child job{-1, dir / "job.out", dir / "job.err"};
-  const std::string cmd = "exec " + mpi_command(2, args + run) + " > " + job.out + " 2> " + job.err;
-  Child c = job;
-  c.pid = fork();
-  REQUIRE(c.pid >= 0);
-  if (c.pid == 0) {
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
+  const Child c = spawn_trainer(args + run, dir, "job", mpirun(2));
   wait_for_lines(c, run + "/metrics.jsonl", 10);  // past the second checkpoint
   // The ranks: the children of mpirun, by the rank their environment names.
   std::map<int, pid_t> ranks;
@@ -217,7 +202,7 @@ TEST_CASE("data parallel: a 1-rank checkpoint resumes on 2 ranks") {
   REQUIRE(kill(child.pid, SIGINT) == 0);
   REQUIRE(kill(child.pid, SIGCONT) == 0);
   REQUIRE(wait_trainer(child).code == 128 + SIGINT);
-  const Exec resumed = run_mpi(2, "train --resume " + run + " --quiet", dir);
+  const Exec resumed = run_trainer("train --resume " + run + " --quiet", dir, mpirun(2));
   REQUIRE_MESSAGE(resumed.code == 0, resumed.err);
   check_same_steps(dir / "whole", run);
   check_same_weights(dir / "whole", run);
