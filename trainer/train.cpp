@@ -579,7 +579,7 @@ nlohmann::json train_resume(const std::string& run_dir, const TrainOptions& opti
   const RunSettings settings(config.at_step(step));
   Run run(config, step, options);
   run.resume(recorded, checkpoint ? &*checkpoint : nullptr);
-  if (!changed.empty()) save_run_config(config, run_dir);
+  if (!changed.empty() && dist::rank() == 0) save_run_config(config, run_dir);
   return run.train();
 }
 
