@@ -1,13 +1,12 @@
 #include "trainer/train.h"
 
-#include "dist/world.h"
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <memory>
 
+#include "dist/world.h"
 #include "engine/autocast.h"
 #include "engine/device.h"
 #include "engine/ops.h"
