@@ -1,8 +1,12 @@
 #include "dist/world.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <thread>
 
 #include "engine/error.h"
 
@@ -28,9 +32,49 @@ bool g_joined = false;
 // MPI counts in int; a larger buffer goes in pieces.
 constexpr int64_t kMaxCount = std::numeric_limits<int>::max();
 
+// The watchdog: MPI has no timeout, and a rank that hangs (stopped, stuck)
+// without dying would keep the others in their collective forever. Each
+// collective stamps its start; a thread checks the stamp every 100 ms and,
+// past MOTIVE_COLLECTIVE_TIMEOUT seconds (default 600), prints one line and
+// ends this process, which makes mpirun end the job. The thread calls no MPI.
+using Clock = std::chrono::steady_clock;
+std::atomic<int64_t> g_collective_since{0};  // Clock ticks; 0: in no collective
+
+double collective_timeout() {
+  const char* v = std::getenv("MOTIVE_COLLECTIVE_TIMEOUT");
+  return v ? std::atof(v) : 600.0;
+}
+
+void start_watchdog() {
+  const double timeout = collective_timeout();
+  std::thread([timeout] {
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      const int64_t since = g_collective_since.load();
+      if (since == 0) continue;
+      const double waited = std::chrono::duration<double>(
+                                Clock::now() - Clock::time_point(Clock::duration(since)))
+                                .count();
+      if (waited < timeout) continue;
+      std::fprintf(stderr,
+                   "rank %d of %d: a collective did not finish in %g s: another rank died or "
+                   "hangs; ending the job (MOTIVE_COLLECTIVE_TIMEOUT sets the limit)\n",
+                   g_rank, g_size, timeout);
+      std::_Exit(1);
+    }
+  }).detach();
+}
+
+// Marks the calling scope as waiting in a collective, for the watchdog.
+struct InCollective {
+  InCollective() { g_collective_since = Clock::now().time_since_epoch().count(); }
+  ~InCollective() { g_collective_since = 0; }
+};
+
 template <class T>
 void allreduce(T* data, int64_t count, MPI_Datatype type, MPI_Op op) {
   if (!g_joined) return;
+  const InCollective waiting;
   for (int64_t at = 0; at < count; at += kMaxCount) {
     const int n = static_cast<int>(std::min(kMaxCount, count - at));
     MPI_Allreduce(MPI_IN_PLACE, data + at, n, type, op, MPI_COMM_WORLD);
@@ -62,6 +106,7 @@ void init(int* argc, char*** argv) {
   MPI_Comm_rank(local, &g_local_rank);
   MPI_Comm_free(&local);
   g_joined = true;
+  if (g_size > 1) start_watchdog();
 #else
   (void)argc;
   (void)argv;
@@ -96,6 +141,7 @@ void allreduce_sum(double* data, int64_t count) { allreduce(data, count, MPI_DOU
 void allreduce_max(double* data, int64_t count) { allreduce(data, count, MPI_DOUBLE, MPI_MAX); }
 void broadcast(void* data, int64_t bytes, int root) {
   if (!g_joined) return;
+  const InCollective waiting;
   auto* p = static_cast<char*>(data);
   for (int64_t at = 0; at < bytes; at += kMaxCount)
     MPI_Bcast(p + at, static_cast<int>(std::min(kMaxCount, bytes - at)), MPI_BYTE, root,

@@ -9,7 +9,10 @@
 // rank exits abnormally (killed, or non-zero), naming that rank. A rank that
 // fails with a motive::Error calls abort() instead of returning: a plain exit
 // would leave the others waiting in their next collective until mpirun
-// noticed, and MPI_Finalize would wait for them.
+// noticed, and MPI_Finalize would wait for them. A rank that hangs without
+// dying is caught by a watchdog: a collective that has not finished after
+// MOTIVE_COLLECTIVE_TIMEOUT seconds (default 600) ends its process with one
+// line, and mpirun then ends the job.
 //
 // The layer sits between the engine and the trainer: the engine and the
 // kernels know nothing of processes.

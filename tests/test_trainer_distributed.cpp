@@ -80,6 +80,25 @@ size_t check_same_weights(const std::string& a, const std::string& b) {
   return compared;
 }
 
+// The ranks of the mpirun whose pid is `mpirun` (its children), by the rank
+// their environment names.
+std::map<int, pid_t> job_ranks(pid_t mpirun) {
+  std::map<int, pid_t> ranks;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string pid, comm, state;
+    pid_t parent = -1;
+    if (!(stat >> pid >> comm >> state >> parent) || parent != mpirun) continue;
+    const std::string env = read_text(entry.path() / "environ");
+    for (const int r : {0, 1})
+      if (env.find("OMPI_COMM_WORLD_RANK=" + std::to_string(r) + '\0') != std::string::npos)
+        ranks[r] = std::stoi(name);
+  }
+  return ranks;
+}
+
 int64_t parameter_bytes(const Model& model) {
   int64_t bytes = 0;
   for (const auto& [name, p] : model.named_parameters()) bytes += p.numel() * 4;
@@ -150,20 +169,7 @@ TEST_CASE("data parallel: a killed rank ends the job naming it; the run resumes 
   // mpirun in the background; its ranks are its children.
   const Child c = spawn_trainer(args + run, dir, "job", mpirun(2));
   wait_for_lines(c, run + "/metrics.jsonl", 10);  // past the second checkpoint
-  // The ranks: the children of mpirun, by the rank their environment names.
-  std::map<int, pid_t> ranks;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(entry.path() / "stat");
-    std::string pid, comm, state;
-    pid_t parent = -1;
-    if (!(stat >> pid >> comm >> state >> parent) || parent != c.pid) continue;
-    const std::string env = read_text(entry.path() / "environ");
-    for (const int r : {0, 1})
-      if (env.find("OMPI_COMM_WORLD_RANK=" + std::to_string(r) + '\0') != std::string::npos)
-        ranks[r] = std::stoi(name);
-  }
+  std::map<int, pid_t> ranks = job_ranks(c.pid);
   REQUIRE(ranks.size() == 2);
   const auto killed_at = std::chrono::steady_clock::now();
   REQUIRE(kill(ranks[1], SIGKILL) == 0);
@@ -206,4 +212,27 @@ TEST_CASE("data parallel: a 1-rank checkpoint resumes on 2 ranks") {
   REQUIRE_MESSAGE(resumed.code == 0, resumed.err);
   check_same_steps(dir / "whole", run);
   check_same_weights(dir / "whole", run);
+}
+
+TEST_CASE("data parallel: a rank that hangs ends the job within the collective timeout") {
+  if (skip_without_mpi()) return;
+  TempDir dir;
+  const std::string run = dir / "hung";
+  setenv("MOTIVE_COLLECTIVE_TIMEOUT", "3", 1);
+  const Child c =
+      spawn_trainer("train" + kPair + " --epochs 3 --out " + run, dir, "job", mpirun(2));
+  unsetenv("MOTIVE_COLLECTIVE_TIMEOUT");
+  wait_for_lines(c, run + "/metrics.jsonl", 4);
+  std::map<int, pid_t> ranks = job_ranks(c.pid);
+  REQUIRE(ranks.size() == 2);
+  const auto stopped_at = std::chrono::steady_clock::now();
+  REQUIRE(kill(ranks[1], SIGSTOP) == 0);  // alive, but never reaches its next collective
+  const Exec e = wait_trainer(c);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count();
+  INFO(e.err);
+  CHECK(e.code != 0);
+  CHECK(seconds < 30);
+  CHECK(e.err.find("rank 0 of 2: a collective did not finish in 3 s: another rank died or hangs") !=
+        std::string::npos);
 }
