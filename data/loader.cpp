@@ -55,6 +55,7 @@ struct Loader::Slot {
   State state = State::Free;
   int64_t seq = -1;
   int64_t epoch = 0, first = 0, count = 0;  // items [first, first + count) of the epoch's order
+  int64_t whole = 0;                        // the whole batch's items (all shards)
   int64_t chunks_left = 0;
   std::shared_ptr<const std::vector<int64_t>> order;  // null: data-set order
   std::exception_ptr error;                           // of the lowest failing item
@@ -92,6 +93,8 @@ Loader::Loader(std::shared_ptr<const Dataset> data, Augment augment, LoaderOptio
   const int64_t b = options_.batch_size;
   MOTIVE_CHECK(items_ > 0, "loader: the data set is empty");
   MOTIVE_CHECK(b >= 1, "loader: batch size must be >= 1, got ", b);
+  MOTIVE_CHECK(options_.shards >= 1 && options_.shard >= 0 && options_.shard < options_.shards,
+               "loader: shard ", options_.shard, " of ", options_.shards, " does not exist");
   MOTIVE_CHECK(options_.prefetch >= 1, "loader: prefetch must be >= 1, got ", options_.prefetch);
   MOTIVE_CHECK(options_.workers >= 0, "loader: workers must be >= 0 (0: one per core), got ",
                options_.workers);
@@ -179,7 +182,11 @@ void Loader::prepare(Slot& s, int64_t seq) {
   try {
     s.epoch = seq / per_epoch_;
     s.first = seq % per_epoch_ * options_.batch_size;
-    s.count = std::min(options_.batch_size, items_ - s.first);
+    s.whole = std::min(options_.batch_size, items_ - s.first);
+    // This loader's shard of the batch: [whole * k / shards, whole * (k + 1) / shards).
+    const int64_t begin = s.whole * options_.shard / options_.shards;
+    s.count = s.whole * (options_.shard + 1) / options_.shards - begin;
+    s.first += begin;
     s.order = options_.shuffle ? order(s.epoch) : nullptr;
     if (options_.device == Device::CPU) {
       s.cpu_images = Tensor::empty({s.count, height_, width_, channels_});
@@ -311,6 +318,7 @@ std::optional<Batch> Loader::next() {
   Batch batch = take(s);
   batch.epoch = seq / per_epoch_;
   batch.index = seq % per_epoch_;
+  batch.whole = s.whole;
   s.state = Slot::State::Free;
   s.order.reset();
   ++consumed_;

@@ -43,6 +43,12 @@ struct LoaderOptions {
   int workers = 0;   // 0: hardware threads
   int prefetch = 4;  // batches built ahead of the consumer
   Device device = Device::CPU;
+  // Data-parallel training (docs/distributed.md): every batch is cut into
+  // `shards` contiguous parts as even as the batch allows, and this loader
+  // hands out part `shard` only. The order and each item's augmentation are
+  // the whole batch's, so the shards of all ranks together are exactly the
+  // batch a loader with one shard hands out.
+  int64_t shard = 0, shards = 1;
 };
 
 // Where the loader stands: next() returns batch `batch` of `epoch`.
@@ -54,6 +60,7 @@ struct LoaderPosition {
 struct Batch {
   Tensor images;                 // [B, H, W, C] float32 on the loader's device
   Tensor labels;                 // [B] int32
+  int64_t whole = 0;             // images of the whole batch, all shards together
   int64_t epoch = 0, index = 0;  // which batch of which epoch this is
 };
 

@@ -158,6 +158,44 @@ TEST_CASE("batches are bit-identical whatever the worker count and prefetch dept
   CHECK(one[0].images.to_vector() != one[16].images.to_vector());
 }
 
+TEST_CASE("shards: the shards of every batch, in order, are the whole batch") {
+  // 100 items in batches of 12: the last batch has 4 items, fewer than the 6
+  // shards, so some shards of it are empty.
+  const auto data = numbered(100);
+  Loader whole(data, cifar_recipe(), opts(12));
+  const std::vector<Batch> expected = one_epoch(whole);
+  REQUIRE(expected.size() == 9);
+  const int64_t shards = 6;
+  std::vector<std::vector<Batch>> parts;
+  for (int64_t k = 0; k < shards; ++k) {
+    LoaderOptions o = opts(12);
+    o.shard = k;
+    o.shards = shards;
+    Loader loader(data, cifar_recipe(), o);
+    parts.push_back(one_epoch(loader));
+    REQUIRE(parts.back().size() == expected.size());
+  }
+  for (size_t b = 0; b < expected.size(); ++b) {
+    CAPTURE(b);
+    std::vector<double> images, labels;
+    for (int64_t k = 0; k < shards; ++k) {
+      const Batch& part = parts[static_cast<size_t>(k)][b];
+      CHECK(part.whole == expected[b].images.size(0));
+      const int64_t n = part.images.size(0);
+      CHECK((n == expected[b].images.size(0) / shards ||
+             n == expected[b].images.size(0) / shards + 1));
+      for (double v : part.images.to_vector()) images.push_back(v);
+      for (double v : part.labels.to_vector()) labels.push_back(v);
+    }
+    CHECK(images == expected[b].images.to_vector());
+    CHECK(labels == expected[b].labels.to_vector());
+  }
+  LoaderOptions bad = opts(12);
+  bad.shard = 2;
+  bad.shards = 2;
+  CHECK_THROWS_WITH(Loader(data, Augment{}, bad), "loader: shard 2 of 2 does not exist");
+}
+
 TEST_CASE("resume: a loader sought to a checkpointed position gives the exact next batches") {
   const auto data = numbered(90);
   Loader reference(data, cifar_recipe(), opts(8));

@@ -84,10 +84,12 @@ struct Exec {
 };
 
 // Runs build/bin/trainer with `args` (shell words), capturing its exit code,
-// stdout and stderr.
-inline Exec run_trainer(const std::string& args, const TempDir& scratch) {
+// stdout and stderr. `launcher` goes before the program (mpirun and its flags).
+inline Exec run_trainer(const std::string& args, const TempDir& scratch,
+                        const std::string& launcher = "") {
   const std::string out = scratch / "stdout.txt", err = scratch / "stderr.txt";
-  const std::string cmd = std::string(MOTIVE_TRAINER_BIN) + " " + args + " > " + out + " 2> " + err;
+  const std::string cmd =
+      launcher + MOTIVE_TRAINER_BIN + " " + args + " > " + out + " 2> " + err;
   const int status = std::system(cmd.c_str());
   Exec e;
   e.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -102,11 +104,12 @@ struct Child {
   std::string out, err;
 };
 
-inline Child spawn_trainer(const std::string& args, const TempDir& scratch, const std::string& tag) {
+inline Child spawn_trainer(const std::string& args, const TempDir& scratch, const std::string& tag,
+                           const std::string& launcher = "") {
   Child c{-1, scratch / (tag + ".out"), scratch / (tag + ".err")};
-  // exec: the pid is the trainer's, not a shell's.
+  // exec: the pid is the trainer's (or its launcher's), not a shell's.
   const std::string cmd =
-      "exec " + std::string(MOTIVE_TRAINER_BIN) + " " + args + " > " + c.out + " 2> " + c.err;
+      "exec " + launcher + MOTIVE_TRAINER_BIN + " " + args + " > " + c.out + " 2> " + c.err;
   c.pid = fork();
   REQUIRE(c.pid >= 0);
   if (c.pid == 0) {

@@ -9,7 +9,8 @@
 # data/ (the object files stay here), and the script prints their size, which
 # must stay under 64 MiB. The CPU code is built for x86-64-v3 (AVX2, FMA:
 # MOTIVE_ARCH=portable), not for this machine's CPU, which the GPU machine's
-# host CPU may not match.
+# host CPU may not match. Without MPI (MOTIVE_MPI=OFF): the GPU machine has no
+# Open MPI libraries for the binaries to load, and its checks run one process.
 #   bash tools/gpu-build.sh [BUILD_DIR]     (default build-gpu; JOBS=2 to change -j)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,7 @@ JOBS=${JOBS:-2}
 
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DMOTIVE_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DMOTIVE_ARCH=portable -DBUILD_SHARED_LIBS=ON -DMOTIVE_BENCH=ON \
-  -DMOTIVE_FUZZ=OFF -DMOTIVE_SANITIZE=OFF >/dev/null
+  -DMOTIVE_FUZZ=OFF -DMOTIVE_SANITIZE=OFF -DMOTIVE_MPI=OFF >/dev/null
 targets=()
 for src in tests/test_cuda_*.cpp bench/bench_cuda_*.cpp; do
   targets+=("$(basename "$src" .cpp)")

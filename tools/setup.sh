@@ -17,6 +17,7 @@ packages=(
   clang libclang-rt-14-dev libomp-14-dev  # libFuzzer targets (clang + OpenMP), LSan runtime
   python3-matplotlib     # tools/plot_run.py
   curl                   # tools/fetch_data.sh (and its test, through file:// URLs)
+  openmpi-bin libopenmpi-dev  # data-parallel training across processes (mpirun, MPI collectives)
 )
 
 missing=()

@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 
+#include "dist/reducer.h"
+#include "dist/world.h"
 #include "trainer/cli.h"
 #include "trainer/commands.h"
 
@@ -16,12 +18,26 @@ int main(int argc, char** argv) {
   // loads, so the program restarts itself once with it set.
   if (!std::getenv("OMP_WAIT_POLICY") && setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0)
     execv("/proc/self/exe", argv);
+  // Under mpirun: join the job, and take this machine's GPU of the rank
+  // (docs/distributed.md). Anything else: a world of one, as before.
+  try {
+    dist::init(&argc, &argv);
+    dist::bind_local_gpu();
+  } catch (const Error& e) {
+    std::fprintf(stderr, "trainer: %s\n", e.what());
+    return 2;
+  }
   CLI::App app{"motive trainer: motivation-inspired dual-model training (arXiv 2602.21064)"};
   app.require_subcommand(1);
   const Command commands[] = {add_train_command(app), add_eval_command(app),
                               add_export_command(app), add_models_command(app)};
-  return run_cli(app, argc, argv, "trainer", [&] {
+  const int code = run_cli(app, argc, argv, "trainer", [&] {
     for (const Command& c : commands)
       if (*c.app) c.run();
   });
+  // A rank that failed ends the job at once (the others may be waiting for it
+  // in a collective); the line above says why.
+  if (code != 0 && dist::world_size() > 1) dist::abort(code);
+  dist::finalize();
+  return code;
 }

@@ -1,5 +1,6 @@
 #include "trainer/run_parts.h"
 
+#include "dist/world.h"
 #include "engine/device.h"
 #include "engine/random.h"
 #include "models/registry.h"
@@ -100,7 +101,10 @@ LoaderOptions loader_options(const RunConfig& config, bool train) {
 }  // namespace
 
 std::unique_ptr<Loader> make_train_loader(const RunConfig& config, const DataSplits& data) {
-  return std::make_unique<Loader>(data.train, data.train_augment, loader_options(config, true));
+  LoaderOptions options = loader_options(config, true);
+  options.shard = dist::rank();  // this rank's shard of every global batch
+  options.shards = dist::world_size();
+  return std::make_unique<Loader>(data.train, data.train_augment, options);
 }
 
 std::unique_ptr<Loader> make_test_loader(const RunConfig& config, const DataSplits& data) {

@@ -51,8 +51,9 @@ NestedChain build_chain(const RunConfig& config);
 // whose state the models share.
 std::unique_ptr<Optimizer> make_optimizer(const RunConfig& config, const NestedChain& chain);
 
-// The training loader (shuffled, augmented, the last partial batch kept) and the
-// test loader (in order, not augmented), on the run's device.
+// The training loader (shuffled, augmented, the last partial batch kept; in a
+// data-parallel job, this rank's shard of each batch) and the test loader (in
+// order, not augmented, whole), on the run's device.
 std::unique_ptr<Loader> make_train_loader(const RunConfig& config, const DataSplits& data);
 std::unique_ptr<Loader> make_test_loader(const RunConfig& config, const DataSplits& data);
 

@@ -6,11 +6,13 @@
 #include <filesystem>
 #include <memory>
 
+#include "dist/world.h"
 #include "engine/autocast.h"
 #include "engine/device.h"
 #include "engine/ops.h"
 #include "engine/schedule.h"
 #include "trainer/checkpoint.h"
+#include "trainer/data_parallel.h"
 #include "trainer/evaluate.h"
 #include "trainer/finite.h"
 #include "trainer/interrupt.h"
@@ -77,9 +79,11 @@ class Run {
         total_steps_(plan_.total_steps()),
         policy_(make_policy(settings_, plan_.planned_steps())),
         options_(options),
-        progress_(options.quiet, train_->batches_per_epoch()),
+        parallel_(config_.run_device()),
+        progress_(options.quiet || !parallel_.writes(), train_->batches_per_epoch()),
         watched_(live_checkpoint_tensors(chain_, *optimizer_)),
         loss_bound_(kLossBound * std::log(std::max<double>(2, config_.num_classes))) {
+    parallel_.check_batch_size(settings_.batch_size);
     if (config_.recalibrate > 0) recalibration_ = make_train_loader(settings_, data_);
     if (!config_.reference.empty()) reference_flops_ = reference_train_flops(config_);
     for (size_t level = 0; level < chain_.size(); ++level)
@@ -89,8 +93,10 @@ class Run {
 
   // A new run: its directory is created and locked by now.
   void start_fresh() {
-    save_run_config(config_, config_.out);
-    metrics_.emplace(config_.out + "/metrics.jsonl", std::nullopt);
+    if (parallel_.writes()) {
+      save_run_config(config_, config_.out);
+      metrics_.emplace(config_.out + "/metrics.jsonl", std::nullopt);
+    }
     announce("training");
   }
 
@@ -103,8 +109,8 @@ class Run {
       restore_checkpoint(*checkpoint, chain_, *optimizer_, policy_);
       state_ = checkpoint->state;
       checkpoint_holds_ = position_name(state_);
-      metrics_.emplace(dir + "/metrics.jsonl", state_.metrics_bytes);
-    } else {
+      if (parallel_.writes()) metrics_.emplace(dir + "/metrics.jsonl", state_.metrics_bytes);
+    } else if (parallel_.writes()) {
       metrics_.emplace(dir + "/metrics.jsonl", std::nullopt);
     }
     train_->seek(plan_.position(state_.counters.steps));
@@ -119,7 +125,12 @@ class Run {
   }
 
   nlohmann::json train() {
-    const StopOnSignals stop_on_signals;
+    // In a data-parallel job a signal ends the process (its default): the
+    // ranks would see it at different steps, and one stopping while the
+    // others wait in a collective would leave them waiting. mpirun forwards
+    // SIGINT/SIGTERM to every rank; the last checkpoint stays whole.
+    std::optional<StopOnSignals> stop_on_signals;
+    if (!parallel_.active()) stop_on_signals.emplace();
     for (int64_t epoch = state_.counters.epochs_done; epoch < config_.epochs; ++epoch) {
       if (!train_epoch(epoch)) return nullptr;
       end_epoch(epoch);
@@ -127,8 +138,10 @@ class Run {
       if (StopOnSignals::received() != 0 && epoch + 1 < config_.epochs) interrupted();
     }
     state_.counters.wall_seconds = wall_seconds();
-    const nlohmann::json summary =
+    nlohmann::json summary =
         summary_json(config_, state_.counters, policy_, state_.last_accuracy, reference_flops_);
+    if (parallel_.active()) summary["data_parallel"] = data_parallel_json();
+    if (!parallel_.writes()) return summary;
     write_json_file(config_.out + "/summary.json", summary);
     progress_.line(result_line(config_, summary));
     return summary;
@@ -167,9 +180,22 @@ class Run {
   }
 
   void announce(const std::string& what) {
-    progress_.line(
-        "trainer: " + what + " " +
-        run_banner(settings_, policy_.describe(), data_.description, train_->batches_per_epoch()));
+    const std::string ranks = parallel_.active() ? ", " + parallel_.describe() : "";
+    progress_.line("trainer: " + what + " " +
+                   run_banner(settings_, policy_.describe(), data_.description,
+                              train_->batches_per_epoch()) +
+                   ranks);
+  }
+
+  // summary.json's "data_parallel": the job's shape and the bytes one step of
+  // each model allreduces (its parameters' bytes).
+  nlohmann::json data_parallel_json() const {
+    nlohmann::json bytes;
+    for (size_t level = 0; level < chain_.size(); ++level)
+      if (allreduce_bytes_[level] > 0) bytes[level_name(level)] = allreduce_bytes_[level];
+    return {{"world_size", parallel_.world_size()},
+            {"backend", parallel_.backend()},
+            {"allreduce_bytes_per_step", bytes}};
   }
 
   double wall_seconds() const { return wall_before_ + seconds_since(session_start_); }
@@ -196,7 +222,11 @@ class Run {
   // Backward is queued before the loss is read: on a GPU the host's wait for
   // that value then overlaps the backward kernels instead of stalling the
   // device between forward and backward.
-  double step(const Model& model, const Batch& batch, double lr, int64_t index) {
+  //
+  // In a data-parallel job (trainer/data_parallel.h) the loss is the global
+  // batch's and the gradients are averaged over the ranks before the step; a
+  // rank whose shard of a short last batch is empty runs no forward.
+  double step(const Model& model, size_t level, const Batch& batch, double lr, int64_t index) {
     optimizer_->set_lr(lr);
     optimizer_->zero_grad();
     // Dropout and stochastic depth draw from (seed, step): a resumed run draws
@@ -204,10 +234,16 @@ class Run {
     Generator gen;
     gen.set_state(config_.seed ^ kForwardStream, static_cast<uint64_t>(index) << 40);
     const ForwardContext ctx{true, 0.1, &gen};
-    const Tensor loss = cross_entropy(model.forward(batch.images, ctx), batch.labels);
-    loss.backward();
-    const double value = loss.item();
+    const int64_t images = batch.images.size(0);
+    double value = 0;
+    if (images > 0) {
+      const Tensor loss = cross_entropy(model.forward(batch.images, ctx), batch.labels);
+      loss.backward();
+      value = loss.item();
+    }
+    value = parallel_.global_loss(value, images, batch.whole);
     if (!std::isfinite(value)) return value;
+    allreduce_bytes_[level] = parallel_.average_gradients(model, images, batch.whole);
     optimizer_->step();
     return value;
   }
@@ -278,8 +314,12 @@ class Run {
     if (high_loss_steps_ > 0 && state_.counters.epochs_done < config_.epochs) return true;
     state_.counters.wall_seconds = wall_seconds();
     state_.next_batch = train_->position();
-    state_.metrics_bytes = metrics_->bytes();
-    save_checkpoint(checkpoint_path(config_.out), config_, chain_, *optimizer_, policy_, state_);
+    // One checkpoint per run, rank 0's (its BN running statistics: each rank's
+    // come from its own shards).
+    if (parallel_.writes()) {
+      state_.metrics_bytes = metrics_->bytes();
+      save_checkpoint(checkpoint_path(config_.out), config_, chain_, *optimizer_, policy_, state_);
+    }
     checkpoint_holds_ = position_name(state_);
     return !options_.after_checkpoint || options_.after_checkpoint(state_.counters);
   }
@@ -301,7 +341,7 @@ class Run {
       const double lr = plan_.lr_at(index);
       double loss = 0;
       try {
-        loss = step(select(level), *batch, lr, index);
+        loss = step(select(level), level, *batch, lr, index);
       } catch (const Error& e) {
         const bool oom = dynamic_cast<const OutOfMemory*>(&e) != nullptr;
         fail("step ", index, " (epoch ", epoch + 1, ", ", level_name(level), " model): ", e.what(),
@@ -309,13 +349,17 @@ class Run {
       }
       check_divergence(index, epoch, level, loss);
       policy_.observe(loss);
-      const int64_t images = batch->images.size(0);
+      const int64_t images = batch->whole;
       c.add_step(level, images, forward_flops_[level]);
       state_.epoch_losses.add(level, loss);
       session_images_ += images;
       const bool activation = policy_.last_started_activation();
-      metrics_->write(
-          step_json({index, epoch, level_name(level), loss, lr, c.train_flops(), activation}));
+      if (metrics_) {
+        nlohmann::json record =
+            step_json({index, epoch, level_name(level), loss, lr, c.train_flops(), activation});
+        if (parallel_.active()) record["allreduce_bytes"] = allreduce_bytes_[level];
+        metrics_->write(record);
+      }
       count_time();
       report(epoch, level, loss, session_train_seconds_);
       // The epoch's last step is checkpointed by end_epoch, after evaluation.
@@ -362,6 +406,13 @@ class Run {
 
   void end_epoch(int64_t epoch) {
     RunCounters& c = state_.counters;
+    // Rank 0 evaluates and records; the others go on to the next epoch (and
+    // wait for rank 0 in its first step).
+    if (!parallel_.writes()) {
+      c.epochs_done = epoch + 1;
+      state_.epoch_losses = EpochLosses(chain_.size());
+      return;
+    }
     state_.last_accuracy =
         evaluate_chain(chain_, *test_, recalibration_.get(), config_.recalibrate);
     nlohmann::json record = accuracy_json(state_.last_accuracy);
@@ -389,6 +440,8 @@ class Run {
   int64_t total_steps_;
   ChainPolicy policy_;
   TrainOptions options_;
+  DataParallel parallel_;
+  std::vector<int64_t> allreduce_bytes_ = std::vector<int64_t>(chain_.size());  // per level, last step
   Progress progress_;
   NamedTensors watched_;  // what a step can make non-finite (live views)
   double loss_bound_;     // kLossBound x ln(classes)
@@ -497,13 +550,16 @@ nlohmann::json train_new(RunConfig config, const TrainOptions& options) {
   check_run_config(config);
   const RunSettings settings(config);
   Run run(config, 0, options);
-  const RunDirLock lock = RunDirLock::create(config.out);
+  // Rank 0 of a data-parallel job owns the directory; the others write nothing.
+  std::optional<RunDirLock> lock;
+  if (dist::rank() == 0) lock.emplace(RunDirLock::create(config.out));
   run.start_fresh();
   return run.train();
 }
 
 nlohmann::json train_resume(const std::string& run_dir, const TrainOptions& options) {
-  const RunDirLock lock = RunDirLock::open(run_dir);
+  std::optional<RunDirLock> lock;
+  if (dist::rank() == 0) lock.emplace(RunDirLock::open(run_dir));
   RunConfig config = load_run_config(run_dir);
   config.out = run_dir;  // the directory may have moved since
   std::optional<RunCheckpoint> checkpoint;
@@ -522,7 +578,7 @@ nlohmann::json train_resume(const std::string& run_dir, const TrainOptions& opti
   const RunSettings settings(config.at_step(step));
   Run run(config, step, options);
   run.resume(recorded, checkpoint ? &*checkpoint : nullptr);
-  if (!changed.empty()) save_run_config(config, run_dir);
+  if (!changed.empty() && dist::rank() == 0) save_run_config(config, run_dir);
   return run.train();
 }
 

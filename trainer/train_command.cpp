@@ -161,7 +161,8 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--epochs", c.epochs, "passes over the training set");
   cmd->add_option("--batch-size", c.batch_size,
                   "images per step (on --resume: from the resumed step on; it must divide the "
-                  "images the epoch has used)");
+                  "images the epoch has used); under mpirun the global batch, split evenly "
+                  "over the ranks");
   f->lr_opt = cmd->add_option("--lr", c.lr,
                               "base learning rate, the peak for onecycle (default: 0.1 for sgd, "
                               "1e-3 for adamw; on --resume: the schedule's base from the resumed "

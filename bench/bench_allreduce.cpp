@@ -1,0 +1,78 @@
+// Gradient allreduce of a data-parallel step (docs/distributed.md), under
+// mpirun: `mpirun -np 2 build/bin/bench_allreduce [SMALLER,LARGER] [REPS]`.
+// For each model of a nested pair, the bucketed path a training step takes
+// (dist/gradient_sync.h: pack the model's gradient regions, strided views of
+// the shared buffers for the smaller model, into 25 MiB buckets, allreduce
+// each, scatter back) beside one plain MPI_Allreduce of the same bytes on a
+// contiguous buffer (dist::allreduce_sum), the same run, alternating; rank 0
+// prints the medians and their ratio. A plain program, not Google Benchmark:
+// every rank must run the same number of collectives, and Benchmark picks
+// its iteration counts per process.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "dist/gradient_sync.h"
+#include "dist/world.h"
+#include "engine/random.h"
+#include "models/name_parsing.h"
+#include "models/nest.h"
+
+using namespace motive;
+
+namespace {
+
+template <class F>
+double seconds(F f) {
+  const auto t = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  dist::init(&argc, &argv);
+  const std::string names = argc > 1 ? argv[1] : "vit-ti-p4,vit-s-p4";
+  const int reps = argc > 2 ? std::stoi(argv[2]) : 7;
+  Generator gen(0);
+  const NestedChain chain = nest(split_name(names, ','), {3, 10, 32, 32}, gen);
+  dist::GradientSync sync(Device::CPU);
+  if (dist::rank() == 0)
+    std::printf("allreduce over %d ranks (%s), median of %d; MB/s counts the gradient bytes\n"
+                "%-14s %12s %12s %12s %9s %9s\n",
+                dist::world_size(), dist::backend().c_str(), reps, "model", "bytes",
+                "bucketed ms", "plain ms", "ratio", "MB/s");
+  for (size_t level = 0; level < chain.size(); ++level) {
+    std::vector<Tensor> params;
+    for (const auto& [name, p] : chain.model(level).named_parameters()) {
+      p.grad_buffer().fill_(1.0);
+      params.push_back(p);
+    }
+    int64_t bytes = 0;
+    for (const Tensor& p : params) bytes += p.numel() * 4;
+    Tensor plain = Tensor::ones({bytes / 4});
+    std::vector<double> bucketed_s, plain_s;
+    for (int r = 0; r <= reps; ++r) {  // the first of each is a warm-up
+      const double b = seconds([&] { sync.average(params, 0.5); });
+      const double p = seconds([&] { dist::allreduce_sum(plain.data<float>(), plain.numel()); });
+      if (r == 0) continue;
+      bucketed_s.push_back(b);
+      plain_s.push_back(p);
+    }
+    if (dist::rank() == 0) {
+      const double b = median(bucketed_s), p = median(plain_s);
+      std::printf("%-14s %12lld %12.2f %12.2f %9.2f %9.0f\n", chain.model(level).name().c_str(),
+                  static_cast<long long>(bytes), b * 1e3, p * 1e3, b / p, bytes / b / 1e6);
+    }
+  }
+  dist::finalize();
+  return 0;
+}

@@ -1,0 +1,40 @@
+#include "trainer/data_parallel.h"
+
+#include "dist/world.h"
+#include "engine/error.h"
+
+namespace motive {
+
+DataParallel::DataParallel(Device device) : rank_(dist::rank()), world_(dist::world_size()) {
+  if (active()) sync_.emplace(device);
+}
+
+void DataParallel::check_batch_size(int64_t batch_size) const {
+  MOTIVE_CHECK(batch_size % world_ == 0, "--batch-size ", batch_size,
+               " is the global batch and must split evenly over the ", world_,
+               " ranks: give a multiple of ", world_);
+}
+
+double DataParallel::global_loss(double loss, int64_t images, int64_t whole) const {
+  if (!active()) return loss;
+  double sum = images > 0 ? loss * static_cast<double>(images) : 0.0;
+  dist::allreduce_sum(&sum, 1);
+  return sum / static_cast<double>(whole);
+}
+
+int64_t DataParallel::average_gradients(const Model& model, int64_t images, int64_t whole) {
+  if (!active()) return 0;
+  std::vector<Tensor> params;
+  for (const auto& [name, p] : model.named_parameters()) params.push_back(p);
+  return sync_->average(params, static_cast<double>(images) / static_cast<double>(whole));
+}
+
+std::string DataParallel::backend() const { return active() ? sync_->backend() : "none"; }
+
+std::string DataParallel::describe() const {
+  if (!active()) return "";
+  return std::to_string(world_) + " ranks (gradients: " + backend() + " allreduce, " +
+         std::to_string(sync_->bucket_bytes() >> 20) + " MiB buckets)";
+}
+
+}  // namespace motive
