@@ -20,6 +20,7 @@
 #include "trainer/run_dir.h"
 #include "trainer/run_parts.h"
 #include "trainer/run_plan.h"
+#include "trainer/transfer.h"
 
 namespace motive {
 namespace {
@@ -92,6 +93,20 @@ class Run {
     save_run_config(config_, config_.out);
     metrics_.emplace(config_.out + "/metrics.jsonl", std::nullopt);
     announce("training");
+  }
+
+  // --init-from: the exported model's tensors over the seed's initialisation,
+  // for a new run (before its directory exists: a bad file leaves nothing),
+  // and for one resumed before its first checkpoint, which must find the
+  // tensors the run started from (`recorded`: config.json's init_loaded).
+  void load_init_from(const InitReport* recorded) {
+    if (config_.init_from.empty()) return;
+    const InitReport loaded = motive::load_init_from(config_, chain_);
+    MOTIVE_CHECK(recorded == nullptr || loaded == *recorded, "--resume: '", config_.init_from,
+                 "' is not the model the run in '", config_.out, "' started from (config.json: ",
+                 recorded->arch, ", tensors crc32 ", recorded->crc32, "; the file now: ",
+                 loaded.arch, ", crc32 ", loaded.crc32, "); put that file back");
+    config_.init_loaded = loaded;
   }
 
   // From `checkpoint`, or from step 0 when the run stopped before writing one.
@@ -170,6 +185,7 @@ class Run {
     progress_.line(
         "trainer: " + what + " " +
         run_banner(settings_, policy_.describe(), data_.description, train_->batches_per_epoch()));
+    if (!config_.init_from.empty()) progress_.line("trainer: " + init_from_line(config_));
   }
 
   double wall_seconds() const { return wall_before_ + seconds_since(session_start_); }
@@ -203,7 +219,9 @@ class Run {
     // exactly what the uninterrupted one did.
     Generator gen;
     gen.set_state(config_.seed ^ kForwardStream, static_cast<uint64_t>(index) << 40);
-    const ForwardContext ctx{true, 0.1, &gen};
+    // A frozen backbone is a fixed feature extractor: evaluation mode (running
+    // statistics, no dropout), so that nothing of it changes.
+    const ForwardContext ctx{config_.freeze != "backbone", 0.1, &gen};
     const Tensor loss = cross_entropy(model.forward(batch.images, ctx), batch.labels);
     loss.backward();
     const double value = loss.item();
@@ -443,8 +461,7 @@ void check_config_matches(const RunConfig& config, const RunCheckpoint& checkpoi
   nlohmann::json now = fields_to_json(expected), then = checkpoint.config;
   now.erase("out");
   then.erase("out");
-  // A checkpoint from before resumes could change settings records none.
-  if (!then.contains("changes")) then["changes"] = nlohmann::json::array();
+  add_absent_run_keys(then);  // a checkpoint from before some keys existed
   nlohmann::json keys = now;
   keys.update(then);
   for (const auto& [key, value] : keys.items()) {
@@ -497,6 +514,7 @@ nlohmann::json train_new(RunConfig config, const TrainOptions& options) {
   check_run_config(config);
   const RunSettings settings(config);
   Run run(config, 0, options);
+  run.load_init_from(nullptr);
   const RunDirLock lock = RunDirLock::create(config.out);
   run.start_fresh();
   return run.train();
@@ -521,6 +539,7 @@ nlohmann::json train_resume(const std::string& run_dir, const TrainOptions& opti
   config.device = resolve_device(config.device);  // a GPU run resumes only where there is one
   const RunSettings settings(config.at_step(step));
   Run run(config, step, options);
+  if (!checkpoint) run.load_init_from(&recorded.init_loaded);
   run.resume(recorded, checkpoint ? &*checkpoint : nullptr);
   if (!changed.empty()) save_run_config(config, run_dir);
   return run.train();
