@@ -609,9 +609,15 @@ class Section:
         self.say()
 
     def plots(self):
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        try:
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            self.say(f"(No plots: {sys.executable} has no matplotlib; Debian's "
+                     f"python3-matplotlib, which tools/setup.sh installs, draws them.)")
+            self.say()
+            return
         cname = chain_name(self.chain)
         files = []
         # Accuracy against training PFLOPs, each seed a point.
