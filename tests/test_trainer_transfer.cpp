@@ -272,3 +272,18 @@ TEST_CASE("--freeze backbone: the backbone stays bit-identical, the classifier t
   CHECK(e.code == 2);
   check_mentions(e.err, {"--init-from"});
 }
+
+TEST_CASE("every family names its classifier: the weight and bias whose rows are the classes") {
+  for (const ModelFamily* family : model_families()) {
+    const NestingExample example = family->nesting_examples().front();
+    Generator gen(0);
+    const auto model = build_model(*resolve_model(example.chain.front(), example.shape), gen);
+    std::vector<std::string> classifier;
+    for (const auto& [name, t] : model->named_tensors()) {
+      if (!model->is_classifier(name)) continue;
+      classifier.push_back(name);
+      CHECK_MESSAGE(t.size(0) == example.shape.num_classes, name);
+    }
+    CHECK_MESSAGE(classifier.size() == 2, family->name());
+  }
+}
