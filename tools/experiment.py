@@ -636,7 +636,7 @@ class Section:
                            label=f"{label}: {self.chain[0] if role == 'base' else self.chain[-1]}")
         ax.set_xlabel("training PFLOPs of the run")
         ax.set_ylabel(self.acc_words + " (%)")
-        ax.set_title(f"{cname}: accuracy against training cost, one point per seed")
+        ax.set_title(f"{' in '.join(self.chain)}, one point per seed", fontsize=10)
         ax.legend(fontsize=7)
         fig.tight_layout()
         files.append(("acc_vs_pflops", "accuracy against the run's training PFLOPs, one point "
@@ -672,7 +672,7 @@ class Section:
             ax.set_yticks(range(len(comps)))
             ax.set_yticklabels([c[0] for c in comps], fontsize=8)
             ax.invert_yaxis()
-            ax.set_xlabel("difference in accuracy (points): mean ± std (black), seeds (orange)")
+            ax.set_xlabel("accuracy difference (points)")
             fig.tight_layout()
             fig.savefig(os.path.join(self.plot_dir, f"{cname}-paired.png"), dpi=110)
             plt.close(fig)
