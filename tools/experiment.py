@@ -308,7 +308,7 @@ class Runner:
                     try:
                         fut.result()
                         finished.add(k)
-                    except RunFailed as err:
+                    except (RunFailed, InputError) as err:
                         failure = failure or err
         if failure:
             raise failure
@@ -818,3 +818,6 @@ if __name__ == "__main__":
     except RunFailed as err:
         print(f"{PROG}: {err}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:  # the trainers got the SIGINT too, and checkpointed
+        print(f"{PROG}: interrupted; the same command continues the experiment", file=sys.stderr)
+        sys.exit(130)
