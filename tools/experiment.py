@@ -435,9 +435,10 @@ class Section:
         self.plot_dir, self.rel = plot_dir, rel
         self.lines = []
         # The accuracy compared: after BN recalibration when every run measured it.
+        # (the pre-training runs: the fine-tuning runs compare plain accuracies).
         self.recal = all(r.get("acc_base_recalibrated") is not None
-                         for run in runs.values() for r in run.values()
-                         if r.get("acc_base") is not None)
+                         for name, run in runs.items() if not name.startswith("ft-")
+                         for r in run.values())
         self.suffix = "_recalibrated" if self.recal else ""
         self.acc_words = "test accuracy after BN recalibration" if self.recal else "test accuracy"
 
