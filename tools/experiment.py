@@ -374,13 +374,15 @@ def std(v):
     return math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
 
 
-# Two-sided 95% quantiles of Student's t by degrees of freedom (1 .. 10, then 1.96 beyond 30).
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-       9: 2.262, 10: 2.228}
+# Two-sided 95% quantiles of Student's t by degrees of freedom; beyond 30 the
+# value at 30, which is larger than the true one (a conservative test).
+T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+       2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+       2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
 
 
 def t95(dof):
-    return T95.get(dof, 2.0 if dof <= 30 else 1.96)
+    return T95[min(dof, len(T95)) - 1]
 
 
 def paired(a, b):
