@@ -103,7 +103,7 @@ class Model {
   virtual bool decays(const std::string& parameter_name) const = 0;
   // Whether the tensor of this name belongs to the classifier, the last linear
   // layer, whose shape follows the class count: what a transfer run
-  // re-initialises and what a linear probe trains (trainer/transfer.h).
+  // re-initialises and what a linear probe trains.
   virtual bool is_classifier(const std::string& tensor_name) const = 0;
   // The model's tensors under PyTorch's names and layouts (torchvision's
   // ResNet, timm's VisionTransformer), as `trainer export --format torch`
