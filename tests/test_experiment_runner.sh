@@ -34,7 +34,7 @@ cat > "$tmp/tiny.json" <<'EOF'
            "--recalibrate", "1", "--workers", "1"],
   "transfer": {"classes": "5-9", "limit_train": 32, "limit_test": 32, "epochs": 1,
                "args": ["--batch-size", "16", "--schedule", "constant", "--workers", "1"],
-               "export_recalibrate": 1}
+               "export_recalibrate": 1, "scratch": false}
 }
 EOF
 run() { /usr/bin/python3 "$runner" "$tmp/tiny.json" --trainer "$trainer" "$@"; }
