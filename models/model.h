@@ -101,6 +101,10 @@ class Model {
   // rule: not to norms and biases, nor to a ViT's class token and position
   // embedding, as timm's no_weight_decay).
   virtual bool decays(const std::string& parameter_name) const = 0;
+  // Whether the tensor of this name belongs to the classifier, the last linear
+  // layer, whose shape follows the class count: what a transfer run
+  // re-initialises and what a linear probe trains.
+  virtual bool is_classifier(const std::string& tensor_name) const = 0;
   // The model's tensors under PyTorch's names and layouts (torchvision's
   // ResNet, timm's VisionTransformer), as `trainer export --format torch`
   // writes them for load_state_dict(strict=True). Copies, on the CPU.

@@ -61,6 +61,28 @@ for t in "$BUILD"/bin/test_cuda_*; do
   stamp "$name: exit $rc, $(grep -a 'test cases:' "$LOGS/$name.log" | tail -1)"
 done
 
+# ---- a short experiment (experiments/fashion-full.json in miniature): the
+# pre-training runs of one pair, exports, fine-tuning through --init-from and
+# the report, a few steps each on the GPU (tools/experiment.py; its status
+# counts with the tests') ----
+cat > "$LOGS/experiment-short.json" <<'EOF'
+{
+  "name": "gpu-short", "data": "fashion-mnist", "device": "cuda",
+  "chains": [["resnet20x0.5", "resnet20"]], "seeds": [0], "epochs": 1,
+  "trigger": "loss-decrease:1",
+  "train": {"classes": "0-4", "limit_train": 2048, "limit_test": 512},
+  "args": ["--batch-size", "64", "--schedule", "constant", "--recalibrate", "4"],
+  "transfer": {"classes": "5-9", "limit_train": 1024, "limit_test": 512, "epochs": 1,
+               "args": ["--batch-size", "64", "--schedule", "constant"], "export_recalibrate": 4}
+}
+EOF
+rm -rf "$LOGS/experiment-short"
+step 120 python3 tools/experiment.py "$LOGS/experiment-short.json" --trainer "$BUILD/bin/trainer" \
+  --out "$LOGS/experiment-short" > "$LOGS/experiment_short.log" 2>&1
+rc=$?
+printf '%s\t%s\n' experiment_short "$rc" >> "$LOGS/tests.tsv"
+stamp "experiment_short: exit $rc (report: $LOGS/experiment-short/report.md)"
+
 # ---- benches: the train step and its PyTorch peer first (the headline, so a
 # spent budget cuts a microbenchmark rather than them), then every other bench ----
 : > "$LOGS/benches.tsv"

@@ -42,6 +42,10 @@ void from_json(const nlohmann::json& j, RunChange& c) {
   }
 }
 
+void to_json(nlohmann::json& j, const InitReport& r) { j = fields_to_json(r); }
+
+void from_json(const nlohmann::json& j, InitReport& r) { r = fields_from_json<InitReport>(j); }
+
 RunConfig RunConfig::at_step(int64_t step) const {
   RunConfig c = *this;
   for (const RunChange& change : changes) {
@@ -134,6 +138,20 @@ void check_run_config(const RunConfig& c, const std::string& file) {
   check.one_of("precision", "--precision", c.precision, {"fp32", "bf16"});
   check.workers("workers", c.workers);
   check.memory_limit("memory_limit_mib", c.memory_limit_mib);
+  if (!c.freeze.empty()) {
+    check.one_of("freeze", "--freeze", c.freeze, {"backbone"});
+    // A linear probe on the random features of a fresh backbone is rarely what
+    // is meant: a forgotten --init-from would go unnoticed.
+    MOTIVE_CHECK(!c.init_from.empty(), file.empty() ? "" : "'" + file + "': ",
+                 "--freeze backbone trains the classifier on a pre-trained backbone: give "
+                 "--init-from FILE (an export of the pre-trained model)");
+    MOTIVE_CHECK(c.recalibrate == 0, file.empty() ? "" : "'" + file + "': ",
+                 "--recalibrate with --freeze backbone: a frozen backbone keeps its running "
+                 "statistics; recalibrating them would change it");
+  }
+  MOTIVE_CHECK(!c.reinit_head || !c.init_from.empty(), file.empty() ? "" : "'" + file + "': ",
+               "--reinit-head re-initialises the classifier of the model --init-from loads: give "
+               "--init-from FILE");
   int64_t previous = 0;
   for (size_t i = 0; i < c.changes.size(); ++i) {
     const RunChange& change = c.changes[i];
@@ -183,6 +201,17 @@ void write_json_file(const std::string& path, const nlohmann::json& j) {
                "' failed: ", std::strerror(errno));
 }
 
+void add_absent_run_keys(nlohmann::json& config) {
+  if (!config.is_object()) return;
+  const nlohmann::json absent = {{"changes", nlohmann::json::array()},
+                                 {"init_from", ""},
+                                 {"reinit_head", false},
+                                 {"freeze", ""},
+                                 {"init_loaded", InitReport{}}};
+  for (const auto& [key, value] : absent.items())
+    if (!config.contains(key)) config[key] = value;
+}
+
 void save_run_config(const RunConfig& config, const std::string& run_dir) {
   write_json_file(run_dir + "/config.json", fields_to_json(config));
 }
@@ -190,8 +219,7 @@ void save_run_config(const RunConfig& config, const std::string& run_dir) {
 RunConfig load_run_config(const std::string& run_dir) {
   const std::string path = run_dir + "/config.json";
   nlohmann::json j = read_json_file(path);
-  // A run from before resumes could change settings has no "changes": none.
-  if (j.is_object() && !j.contains("changes")) j["changes"] = nlohmann::json::array();
+  add_absent_run_keys(j);
   RunConfig config;
   try {
     config = fields_from_json<RunConfig>(j);

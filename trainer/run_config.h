@@ -33,6 +33,34 @@ struct RunChange {
 void to_json(nlohmann::json& j, const RunChange& c);
 void from_json(const nlohmann::json& j, RunChange& c);
 
+// What --init-from loaded (trainer/transfer.h), as config.json records it
+// under "init_loaded": the file's architecture and the level it went into,
+// a crc32 of the file's tensors (names and bytes, in file order), how many
+// tensors were loaded, the file's tensors that were not (no tensor of that
+// name and shape at the level, or the classifier with --reinit-head) and the
+// level's tensors left at the run's initialisation. All empty without it.
+struct InitReport {
+  std::string arch, level, crc32;
+  int64_t loaded = 0;
+  std::vector<std::string> skipped, kept;
+
+  bool operator==(const InitReport& o) const {
+    return arch == o.arch && level == o.level && crc32 == o.crc32 && loaded == o.loaded &&
+           skipped == o.skipped && kept == o.kept;
+  }
+  template <class Self, class Visit>
+  static void fields(Self& r, Visit&& visit) {
+    visit("arch", r.arch);
+    visit("level", r.level);
+    visit("crc32", r.crc32);
+    visit("loaded", r.loaded);
+    visit("skipped", r.skipped);
+    visit("kept", r.kept);
+  }
+};
+void to_json(nlohmann::json& j, const InitReport& r);
+void from_json(const nlohmann::json& j, InitReport& r);
+
 struct RunConfig {
   // data (data/registry.h)
   std::string data = "fashion-mnist";
@@ -57,6 +85,14 @@ struct RunConfig {
   // statistics; "" until the run resolves it (separate where there are some)
   std::string bn_stats;
   int64_t recalibrate = 0;            // BN recalibration batches for evaluation (0: off)
+  // transfer (trainer/transfer.h): an exported model to start from ("" = the
+  // seed's initialisation), whether its classifier is left out even when its
+  // shape fits, "backbone" to train the classifier alone (a linear probe;
+  // "" = everything trains), and what the file gave (set when the run starts)
+  std::string init_from;
+  bool reinit_head = false;
+  std::string freeze;
+  InitReport init_loaded;
   int64_t checkpoint_every = 0;       // also checkpoint every N steps (0: at epoch ends only)
   // optimisation
   int64_t epochs = 3;
@@ -110,6 +146,10 @@ struct RunConfig {
     visit("duration", c.duration);
     visit("bn_stats", c.bn_stats);
     visit("recalibrate", c.recalibrate);
+    visit("init_from", c.init_from);
+    visit("reinit_head", c.reinit_head);
+    visit("freeze", c.freeze);
+    visit("init_loaded", c.init_loaded);
     visit("checkpoint_every", c.checkpoint_every);
     visit("epochs", c.epochs);
     visit("batch_size", c.batch_size);
@@ -139,6 +179,11 @@ struct RunConfig {
 // names it and the accepted values: by its flag when `file` is empty (the
 // command line), else by its key in that file.
 void check_run_config(const RunConfig& config, const std::string& file = "");
+
+// Adds the keys a config.json (or a checkpoint's copy of it) from before they
+// existed lacks, with the values that mean "not used": "changes" [] and the
+// transfer settings off.
+void add_absent_run_keys(nlohmann::json& config);
 
 // RUN/config.json, written atomically (tmp + rename).
 void save_run_config(const RunConfig& config, const std::string& run_dir);

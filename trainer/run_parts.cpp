@@ -4,6 +4,7 @@
 #include "engine/device.h"
 #include "engine/random.h"
 #include "models/registry.h"
+#include "trainer/transfer.h"
 
 namespace motive {
 
@@ -67,7 +68,9 @@ NestedChain build_chain(const RunConfig& config) {
   // "none": no model has running statistics, so the mode changes nothing.
   options.bn_stats = config.bn_stats == "shared" ? BnStats::Shared : BnStats::Separate;
   options.model.device = config.run_device();
-  return nest(config.chain(), model_shape(config), gen, options);
+  NestedChain chain = nest(config.chain(), model_shape(config), gen, options);
+  if (config.freeze == "backbone") freeze_backbone(chain);
+  return chain;
 }
 
 std::unique_ptr<Optimizer> make_optimizer(const RunConfig& config, const NestedChain& chain) {
@@ -81,7 +84,9 @@ std::unique_ptr<Optimizer> make_optimizer(const RunConfig& config, const NestedC
   // The largest model first, then each smaller one's views (which share its state).
   for (size_t i = chain.size(); i-- > 0;) {
     const Model& model = chain.model(i);
-    for (const auto& [name, p] : model.named_parameters()) opt->add_param(p, model.decays(name));
+    for (const auto& [name, p] : model.named_parameters())
+      if (config.freeze != "backbone" || model.is_classifier(name))
+        opt->add_param(p, model.decays(name));
   }
   return opt;
 }

@@ -42,13 +42,15 @@ void resolve_model_options(RunConfig& config);
 // data's shape. Throws motive::Error for an unknown name.
 std::vector<std::unique_ptr<ModelConfig>> chain_configs(const RunConfig& config);
 
-// The nested models on the run's device, initialised from the run's seed.
-// Throws motive::Error unless each model contains the one before it.
+// The nested models on the run's device, initialised from the run's seed
+// (--init-from is loaded by the run: trainer/transfer.h), the backbone frozen
+// with --freeze backbone. Throws motive::Error unless each model contains the
+// one before it.
 NestedChain build_chain(const RunConfig& config);
 
 // SGD (momentum, weight decay where each model's family applies it: not on
-// norms and biases) or AdamW over every model's parameters: one optimizer,
-// whose state the models share.
+// norms and biases) or AdamW over every model's parameters (the classifiers'
+// alone with --freeze backbone): one optimizer, whose state the models share.
 std::unique_ptr<Optimizer> make_optimizer(const RunConfig& config, const NestedChain& chain);
 
 // The training loader (shuffled, augmented, the last partial batch kept; in a

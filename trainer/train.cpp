@@ -22,6 +22,7 @@
 #include "trainer/run_dir.h"
 #include "trainer/run_parts.h"
 #include "trainer/run_plan.h"
+#include "trainer/transfer.h"
 
 namespace motive {
 namespace {
@@ -98,6 +99,20 @@ class Run {
       metrics_.emplace(config_.out + "/metrics.jsonl", std::nullopt);
     }
     announce("training");
+  }
+
+  // --init-from: the exported model's tensors over the seed's initialisation,
+  // for a new run (before its directory exists: a bad file leaves nothing),
+  // and for one resumed before its first checkpoint, which must find the
+  // tensors the run started from (`recorded`: config.json's init_loaded).
+  void load_init_from(const InitReport* recorded) {
+    if (config_.init_from.empty()) return;
+    const InitReport loaded = motive::load_init_from(config_, chain_);
+    MOTIVE_CHECK(recorded == nullptr || loaded == *recorded, "--resume: '", config_.init_from,
+                 "' is not the model the run in '", config_.out, "' started from (config.json: ",
+                 recorded->arch, ", tensors crc32 ", recorded->crc32, "; the file now: ",
+                 loaded.arch, ", crc32 ", loaded.crc32, "); put that file back");
+    config_.init_loaded = loaded;
   }
 
   // From `checkpoint`, or from step 0 when the run stopped before writing one.
@@ -185,6 +200,7 @@ class Run {
                    run_banner(settings_, policy_.describe(), data_.description,
                               train_->batches_per_epoch()) +
                    ranks);
+    if (!config_.init_from.empty()) progress_.line("trainer: " + init_from_line(config_));
   }
 
   // summary.json's "data_parallel": the job's shape and the bytes one step of
@@ -233,7 +249,9 @@ class Run {
     // exactly what the uninterrupted one did.
     Generator gen;
     gen.set_state(config_.seed ^ kForwardStream, static_cast<uint64_t>(index) << 40);
-    const ForwardContext ctx{true, 0.1, &gen};
+    // A frozen backbone is a fixed feature extractor: evaluation mode (running
+    // statistics, no dropout), so that nothing of it changes.
+    const ForwardContext ctx{config_.freeze != "backbone", 0.1, &gen};
     const int64_t images = batch.images.size(0);
     double value = 0;
     if (images > 0) {
@@ -496,8 +514,7 @@ void check_config_matches(const RunConfig& config, const RunCheckpoint& checkpoi
   nlohmann::json now = fields_to_json(expected), then = checkpoint.config;
   now.erase("out");
   then.erase("out");
-  // A checkpoint from before resumes could change settings records none.
-  if (!then.contains("changes")) then["changes"] = nlohmann::json::array();
+  add_absent_run_keys(then);  // a checkpoint from before some keys existed
   nlohmann::json keys = now;
   keys.update(then);
   for (const auto& [key, value] : keys.items()) {
@@ -550,6 +567,7 @@ nlohmann::json train_new(RunConfig config, const TrainOptions& options) {
   check_run_config(config);
   const RunSettings settings(config);
   Run run(config, 0, options);
+  run.load_init_from(nullptr);
   // Rank 0 of a data-parallel job owns the directory; the others write nothing.
   std::optional<RunDirLock> lock;
   if (dist::rank() == 0) lock.emplace(RunDirLock::create(config.out));
@@ -577,6 +595,7 @@ nlohmann::json train_resume(const std::string& run_dir, const TrainOptions& opti
   config.device = resolve_device(config.device);  // a GPU run resumes only where there is one
   const RunSettings settings(config.at_step(step));
   Run run(config, step, options);
+  if (!checkpoint) run.load_init_from(&recorded.init_loaded);
   run.resume(recorded, checkpoint ? &*checkpoint : nullptr);
   if (!changed.empty() && dist::rank() == 0) save_run_config(config, run_dir);
   return run.train();

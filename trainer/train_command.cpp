@@ -139,6 +139,19 @@ Command add_train_command(CLI::App& app) {
   cmd->add_flag("!--no-augment", c.augment,
                 "train on the images as they are (default: the data set's standard augmentation, "
                 "e.g. random crop and flip)");
+  cmd->add_option("--init-from", c.init_from,
+                  "start from a model `trainer export` wrote (motive format, base or motivated): "
+                  "every tensor whose name and shape match is loaded into the level of the "
+                  "file's architecture, or else the level matching the most tensors; the "
+                  "classifier keeps its fresh initialisation when the class count differs "
+                  "(docs/transfer.md)");
+  cmd->add_flag("--reinit-head", c.reinit_head,
+                "with --init-from: keep the classifier's fresh initialisation even when its "
+                "shape matches the file's");
+  cmd->add_option("--freeze", c.freeze,
+                  "backbone: train the classifier alone on the --init-from model's features (a "
+                  "linear probe; forward passes in evaluation mode)")
+      ->check(CLI::IsMember({"backbone"}));
   f->base_opt =
       cmd->add_option("--base", c.base, "the base model (`trainer models` lists presets)");
   f->motivated_opt = cmd->add_option(

@@ -111,6 +111,11 @@ void EfficientNet::for_each_conv_bn(const std::function<void(const ConvBn&)>& f)
   f(head_);
 }
 
+bool EfficientNet::is_classifier(const std::string& tensor_name) const {
+  // head.fc, not the head's 1x1 conv-BN before the pooling (features.<last>).
+  return tensor_name == "head.fc.weight" || tensor_name == "head.fc.bias";
+}
+
 bool EfficientNet::decays(const std::string& parameter_name) const {
   return decayed_.count(parameter_name) > 0;
 }

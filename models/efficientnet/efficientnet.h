@@ -37,6 +37,7 @@ class EfficientNet final : public Model {
   NamedTensors named_parameters() const override { return params_; }
   NamedTensors named_buffers() const override { return buffers_; }
   bool decays(const std::string& parameter_name) const override;
+  bool is_classifier(const std::string& tensor_name) const override;
   // torchvision's names (features.<i>..., classifier.1), OIHW conv weights,
   // [out, in, 1, 1] squeeze-excitation weights, each BN's num_batches_tracked (0).
   NamedTensors torch_state_dict() const override;

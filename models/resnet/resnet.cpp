@@ -144,6 +144,10 @@ NamedTensors ResNet::torch_state_dict() const {
   return out;
 }
 
+bool ResNet::is_classifier(const std::string& tensor_name) const {
+  return tensor_name == "head.fc.weight" || tensor_name == "head.fc.bias";
+}
+
 bool ResNet::decays(const std::string& parameter_name) const {
   // Conv and classifier weights; not BN gamma and beta, nor the classifier's bias.
   bool conv_weight = false;

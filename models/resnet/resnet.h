@@ -37,6 +37,7 @@ class ResNet final : public Model {
   NamedTensors named_parameters() const override;
   NamedTensors named_buffers() const override;  // BN running_mean / running_var
   bool decays(const std::string& parameter_name) const override;
+  bool is_classifier(const std::string& tensor_name) const override;
   // torchvision's names (conv1, bn1, layer<s+1>.<b>.conv<i>, .downsample.0/1,
   // fc), OIHW conv weights, and each BN's num_batches_tracked (0: motive does
   // not count batches; PyTorch reads it only when a BN's momentum is None).

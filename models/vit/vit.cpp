@@ -106,6 +106,10 @@ Tensor ViT::forward(const Tensor& x, const ForwardContext& ctx) const {
   return linear(cls, head_.weight, head_.bias);
 }
 
+bool ViT::is_classifier(const std::string& tensor_name) const {
+  return tensor_name == "head.weight" || tensor_name == "head.bias";
+}
+
 bool ViT::decays(const std::string& parameter_name) const {
   // Weights of the linear layers and of the patch embedding (not norms'); no
   // bias, class token or position embedding (timm's no_weight_decay).

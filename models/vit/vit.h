@@ -48,6 +48,7 @@ class ViT final : public Model {
   NamedTensors named_parameters() const override { return params_; }
   NamedTensors named_buffers() const override { return {}; }
   bool decays(const std::string& parameter_name) const override;
+  bool is_classifier(const std::string& tensor_name) const override;
   // timm's names and layouts: qkv fused to [3D, D], the patch embedding OIHW.
   NamedTensors torch_state_dict() const override;
 
