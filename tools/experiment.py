@@ -34,6 +34,7 @@ experiment (exit 1) naming its log. The file format is in docs/transfer.md.
 """
 import argparse
 import concurrent.futures
+import copy
 import json
 import math
 import os
@@ -47,10 +48,12 @@ import time
 PROG = "experiment.py"
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# The keys of an experiment file, with their defaults (None: required).
+# The keys of an experiment file, with their defaults (REQUIRED: no default;
+# "transfer" may be left out: no fine-tuning stage, no RQ4).
+REQUIRED = object()
 FILE_KEYS = {
-    "name": None, "description": "", "data": None, "chains": None, "seeds": None,
-    "epochs": None, "trigger": "loss-decrease:3", "duration": "steps:1",
+    "name": REQUIRED, "description": "", "data": REQUIRED, "chains": REQUIRED,
+    "seeds": REQUIRED, "epochs": REQUIRED, "trigger": "loss-decrease:3", "duration": "steps:1",
     "device": "auto", "train": {}, "args": [], "rqs": ["rq1", "rq2", "rq3", "rq4"],
     "transfer": None,
 }
@@ -82,9 +85,9 @@ def load_experiment(path):
             raise InputError(f"{path}: unknown key '{key}' (known: {', '.join(FILE_KEYS)})")
     for key, default in FILE_KEYS.items():
         if key not in e:
-            if default is None:
+            if default is REQUIRED:
                 raise InputError(f"{path}: missing key '{key}'")
-            e[key] = default
+            e[key] = copy.deepcopy(default)
     chains = e["chains"]
     if (not isinstance(chains, list) or not chains or
             not all(isinstance(c, list) and len(c) >= 2 and all(isinstance(m, str) for m in c)
