@@ -20,12 +20,12 @@ Prints one JSON object: {"torch": version, "threads": n, "backend": the SDPA
 backend PyTorch picks, "rows": [{"b", "h", "t", "dh", "ms", "cpu_ms"}, ...]}.
 """
 import argparse
-import json
 import statistics
 import time
 
 import torch
 import torch.nn.functional as F
+from report import write_report
 
 SHAPES = ((32, 3, 65, 64), (8, 6, 197, 64))  # (B, H, T, Dh), the bench's
 
@@ -73,11 +73,7 @@ def main():
     rows = [time_shape(*shape, args.iters, args.repeats) for shape in SHAPES]
     result = {"torch": torch.__version__, "threads": torch.get_num_threads(),
               "backend": backend(*SHAPES[0]), "rows": rows}
-    text = json.dumps(result)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    write_report(result, args.out)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,6 @@ dataset-fashion-mnist files for `job`).
 """
 import argparse
 import gzip
-import json
 import math
 import os
 import struct
@@ -50,6 +49,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from report import write_report
 
 
 def round_half_away(x):
@@ -345,11 +345,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     result = step_bench(args) if args.mode == "step" else job(args)
-    text = json.dumps(result)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
-    print(text)
+    write_report(result, args.out)
 
 
 if __name__ == "__main__":

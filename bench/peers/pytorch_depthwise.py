@@ -14,12 +14,12 @@ Prints one JSON object: per layer the milliseconds of one forward + backward
 (the median of --repeats timed runs of --steps steps each, after a warm-up).
 """
 import argparse
-import json
 import statistics
 import time
 
 import torch
 import torch.nn.functional as F
+from report import write_report
 
 # (input side, channels, kernel, stride, blocks of B0 with this layer)
 LAYERS = [(112, 32, 3, 1, 1), (112, 96, 3, 2, 1), (56, 144, 3, 1, 1), (56, 144, 5, 2, 1),
@@ -68,11 +68,7 @@ def main():
         rows.append({"layer": i, "shape": layer[:4], "blocks": layer[4], "ms": ms[best],
                      "layout": best, "ms_by_layout": ms})
     report = {"torch": torch.__version__, "threads": args.threads, "batch": BATCH, "layers": rows}
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    write_report(report, args.out, indent=1)
 
 
 if __name__ == "__main__":

@@ -35,13 +35,13 @@ Prints one JSON object (also written to --out when given). Needs only torch
 and torchvision; --device cpu --batch 4 --seconds 0 is a quick smoke run.
 """
 import argparse
-import json
 import re
 import time
 
 import torch
 import torch.nn.functional as F
 import torchvision
+from report import write_report
 
 
 def knuth_hash(i):
@@ -182,11 +182,7 @@ def main():
         "torch": torch.__version__, "cudnn": torch.backends.cudnn.version(),
         "runs": runs, "best": best,
     }
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    write_report(report, args.out, indent=1)
 
 
 if __name__ == "__main__":
