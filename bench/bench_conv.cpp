@@ -1,9 +1,10 @@
 // conv2d forward + backward for a ResNet 3x3 layer (N=32, 32x32, 64->64,
-// stride 1, pad 1) against the plain Eigen GEMM at the equivalent im2col size
+// stride 1, pad 1) against plain GEMMs (Eigen's kernel, split over the
+// threads as cpu::gemm runs it) at the equivalent im2col size
 // ([N*H*W, 9*C_in] x [9*C_in, C_out]), in the same run; and every conv shape
 // of resnet20 on Fashion-MNIST (batch 128, 28x28) beside this machine's
-// measured FMA peak (independent FMAs on every thread, no memory) and Eigen's
-// GEMM rate (1024^3), which tools/bench.sh prints them against.
+// measured FMA peak (independent FMAs on every thread, no memory) and its
+// GEMM rate (1024^3, the same GEMM), which tools/bench.sh prints them against.
 // Counter: GFLOP/s, counting forward + backward as 3x the forward's 2*MACs
 // (2x for the stem, whose input needs no gradient).
 #include <benchmark/benchmark.h>
