@@ -215,3 +215,15 @@ TEST_CASE("trainer cli: out of memory stops the run, names the step, keeps the c
     CHECK(read_json(dir / "run/summary.json").at("steps") == 16);
   }
 }
+
+TEST_CASE("trainer cli: --sync-bn is refused on the CUDA backend, naming the flag") {
+  // Checked on the settings: on a machine without a GPU the CLI stops at the
+  // device first.
+  RunConfig config;
+  config.sync_bn = true;
+  config.device = "cuda";
+  CHECK_THROWS_WITH_AS(check_run_config(config),
+                       doctest::Contains("--sync-bn runs on the CPU backend only"), Error);
+  config.device = "cpu";
+  CHECK_NOTHROW(check_run_config(config));
+}

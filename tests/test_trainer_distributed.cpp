@@ -32,6 +32,13 @@ const std::string kPair =
     " --limit-test 50 --epochs 1 --batch-size 8 --device cpu --workers 1 --trigger loss-decrease:1"
     " --lr 0.01 --schedule constant --quiet";
 
+// A ResNet pair with BatchNorm, as kPair otherwise: with --sync-bn the ranks'
+// batch statistics are the global batch's.
+const std::string kBnPair =
+    " --base resnet8x0.25 --motivated resnet8x0.5 --limit-train 160 --limit-test 50 --epochs 1"
+    " --batch-size 8 --device cpu --workers 1 --trigger loss-decrease:1 --lr 0.01"
+    " --schedule constant --quiet";
+
 bool skip_without_mpi() {
   if (dist::mpi_built()) return false;
   MESSAGE("skipped: this build has no MPI (configure with -DMOTIVE_MPI=ON)");
@@ -133,6 +140,36 @@ TEST_CASE("data parallel: 2 ranks follow 1 rank with the same global batch") {
   CHECK(summary.at("data_parallel").at("backend") == "mpi");
   // Rank 0 alone wrote: one record per step, not two.
   CHECK(read_json(dir / "one/summary.json").count("data_parallel") == 0);
+}
+
+TEST_CASE("data parallel: with --sync-bn, 2 ranks of a BatchNorm pair follow 1 rank") {
+  if (skip_without_mpi()) return;
+  TempDir dir;
+  const Exec one = run_trainer("train" + kBnPair + " --sync-bn --out " + (dir / "one"), dir);
+  REQUIRE_MESSAGE(one.code == 0, one.err);
+  const Exec two =
+      run_trainer("train" + kBnPair + " --sync-bn --out " + (dir / "two"), dir, mpirun(2));
+  REQUIRE_MESSAGE(two.code == 0, two.err);
+  const auto steps = read_records(dir / "two", "step");
+  REQUIRE(steps.size() == 20);
+  CHECK(std::count_if(steps.begin(), steps.end(),
+                      [](const auto& s) { return s.at("model") == "motivated"; }) > 0);
+  check_same_steps(dir / "one", dir / "two");
+  // The weights and the running statistics of both models.
+  CHECK(check_same_weights(dir / "one", dir / "two") > 20);
+  CHECK(read_json(dir / "two/summary.json").at("data_parallel").at("sync_bn") == true);
+  // Without it each rank normalises its own 4 images: the losses part at once.
+  const Exec apart = run_trainer("train" + kBnPair + " --out " + (dir / "apart"), dir, mpirun(2));
+  REQUIRE_MESSAGE(apart.code == 0, apart.err);
+  const double first = read_records(dir / "one", "step").at(0).at("loss");
+  const double per_rank = read_records(dir / "apart", "step").at(0).at("loss");
+  CHECK(std::abs(first - per_rank) > 1e-4 * std::abs(first));
+  // A last batch smaller than the ranks would leave one without images.
+  const Exec short_batch = run_trainer(
+      "train" + kBnPair + " --sync-bn --limit-train 161 --out " + (dir / "short"), dir, mpirun(2));
+  CHECK(short_batch.code == 2);
+  CHECK(short_batch.err.find("--sync-bn: each epoch ends in a batch of 1 images") !=
+        std::string::npos);
 }
 
 TEST_CASE("data parallel: a step allreduces exactly its model's parameter bytes") {

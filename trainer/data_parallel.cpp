@@ -15,6 +15,20 @@ void DataParallel::check_batch_size(int64_t batch_size) const {
                " ranks: give a multiple of ", world_);
 }
 
+void DataParallel::check_sync_bn(int64_t train_images, int64_t batch_size) const {
+  const int64_t last = train_images % batch_size;
+  MOTIVE_CHECK(last == 0 || last >= world_, "--sync-bn: each epoch ends in a batch of ", last,
+               " images (", train_images, " images in batches of ", batch_size,
+               "), fewer than the ", world_, " ranks, and a rank without images cannot take part "
+               "in the batch statistics; choose a --batch-size or --limit-train that leaves a "
+               "last batch of at least ", world_, " images or none");
+}
+
+BatchNormSync DataParallel::batch_norm_sync(int64_t images, int64_t whole) const {
+  return {[](double* values, int64_t count) { dist::allreduce_sum(values, count); },
+          static_cast<double>(images) / static_cast<double>(whole)};
+}
+
 double DataParallel::global_loss(double loss, int64_t images, int64_t whole) const {
   if (!active()) return loss;
   double sum = images > 0 ? loss * static_cast<double>(images) : 0.0;

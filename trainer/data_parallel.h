@@ -17,6 +17,7 @@
 #include <string>
 
 #include "dist/gradient_sync.h"
+#include "engine/batchnorm_sync.h"
 #include "models/model.h"
 
 namespace motive {
@@ -34,6 +35,15 @@ class DataParallel {
   // Throws motive::Error, naming --batch-size, unless the global batch splits
   // evenly over the ranks.
   void check_batch_size(int64_t batch_size) const;
+
+  // --sync-bn: every rank must have images in every batch (a rank without
+  // any could not take part in the statistics); throws motive::Error, naming
+  // --sync-bn, when an epoch of `train_images` ends in a batch smaller than
+  // the ranks.
+  void check_sync_bn(int64_t train_images, int64_t batch_size) const;
+  // --sync-bn, one step: batch norm sums over the ranks, weighted by this
+  // rank's share of the batch (engine/batchnorm_sync.h).
+  BatchNormSync batch_norm_sync(int64_t images, int64_t whole) const;
 
   // The mean loss over the whole batch, from this rank's mean `loss` over its
   // `images` of the batch's `whole` images (loss is ignored for 0 images).

@@ -149,6 +149,9 @@ void check_run_config(const RunConfig& c, const std::string& file) {
                  "--recalibrate with --freeze backbone: a frozen backbone keeps its running "
                  "statistics; recalibrating them would change it");
   }
+  MOTIVE_CHECK(!c.sync_bn || c.device == "cpu", file.empty() ? "" : "'" + file + "': ",
+               "--sync-bn runs on the CPU backend only (synchronised batch statistics have no "
+               "CUDA kernels yet): drop --sync-bn or train with --device cpu");
   MOTIVE_CHECK(!c.reinit_head || !c.init_from.empty(), file.empty() ? "" : "'" + file + "': ",
                "--reinit-head re-initialises the classifier of the model --init-from loads: give "
                "--init-from FILE");
@@ -206,6 +209,7 @@ void add_absent_run_keys(nlohmann::json& config) {
   const nlohmann::json absent = {{"changes", nlohmann::json::array()},
                                  {"init_from", ""},
                                  {"reinit_head", false},
+                                 {"sync_bn", false},
                                  {"freeze", ""},
                                  {"init_loaded", InitReport{}}};
   for (const auto& [key, value] : absent.items())

@@ -84,6 +84,9 @@ struct RunConfig {
   // separate | shared (models/nest.h), or none for models without running
   // statistics; "" until the run resolves it (separate where there are some)
   std::string bn_stats;
+  // data parallel (docs/distributed.md): batch statistics over every rank's
+  // shard (CPU backend); per-rank statistics otherwise, as PyTorch DDP
+  bool sync_bn = false;
   int64_t recalibrate = 0;            // BN recalibration batches for evaluation (0: off)
   // transfer (trainer/transfer.h): an exported model to start from ("" = the
   // seed's initialisation), whether its classifier is left out even when its
@@ -145,6 +148,7 @@ struct RunConfig {
     visit("trigger", c.trigger);
     visit("duration", c.duration);
     visit("bn_stats", c.bn_stats);
+    visit("sync_bn", c.sync_bn);
     visit("recalibrate", c.recalibrate);
     visit("init_from", c.init_from);
     visit("reinit_head", c.reinit_head);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "dist/world.h"
 #include "engine/autocast.h"
@@ -85,6 +86,7 @@ class Run {
         watched_(live_checkpoint_tensors(chain_, *optimizer_)),
         loss_bound_(kLossBound * std::log(std::max<double>(2, config_.num_classes))) {
     parallel_.check_batch_size(settings_.batch_size);
+    if (config_.sync_bn) parallel_.check_sync_bn(data_.train->size(), settings_.batch_size);
     if (config_.recalibrate > 0) recalibration_ = make_train_loader(settings_, data_);
     if (!config_.reference.empty()) reference_flops_ = reference_train_flops(config_);
     for (size_t level = 0; level < chain_.size(); ++level)
@@ -195,7 +197,11 @@ class Run {
   }
 
   void announce(const std::string& what) {
-    const std::string ranks = parallel_.active() ? ", " + parallel_.describe() : "";
+    const std::string ranks =
+        parallel_.active()
+            ? ", " + parallel_.describe() +
+                  (config_.sync_bn ? ", batch norm synchronised over the ranks" : "")
+            : "";
     progress_.line("trainer: " + what + " " +
                    run_banner(settings_, policy_.describe(), data_.description,
                               train_->batches_per_epoch()) +
@@ -211,6 +217,7 @@ class Run {
       if (allreduce_bytes_[level] > 0) bytes[level_name(level)] = allreduce_bytes_[level];
     return {{"world_size", parallel_.world_size()},
             {"backend", parallel_.backend()},
+            {"sync_bn", config_.sync_bn},
             {"allreduce_bytes_per_step", bytes}};
   }
 
@@ -241,7 +248,8 @@ class Run {
   //
   // In a data-parallel job (trainer/data_parallel.h) the loss is the global
   // batch's and the gradients are averaged over the ranks before the step; a
-  // rank whose shard of a short last batch is empty runs no forward.
+  // rank whose shard of a short last batch is empty runs no forward. With
+  // --sync-bn batch norm takes its statistics over every rank's shard.
   double step(const Model& model, size_t level, const Batch& batch, double lr, int64_t index) {
     optimizer_->set_lr(lr);
     optimizer_->zero_grad();
@@ -255,6 +263,9 @@ class Run {
     const int64_t images = batch.images.size(0);
     double value = 0;
     if (images > 0) {
+      std::optional<BatchNormSyncScope> sync_bn;  // backward keeps what forward saw
+      if (config_.sync_bn && parallel_.active())
+        sync_bn.emplace(parallel_.batch_norm_sync(images, batch.whole));
       const Tensor loss = cross_entropy(model.forward(batch.images, ctx), batch.labels);
       loss.backward();
       value = loss.item();

@@ -193,6 +193,10 @@ Command add_train_command(CLI::App& app) {
                   "BN running statistics: separate (one set per model; the default for models "
                   "with BatchNorm) or shared")
       ->check(CLI::IsMember({"separate", "shared"}));
+  cmd->add_flag("--sync-bn", c.sync_bn,
+                "under mpirun: BatchNorm batch statistics over the whole global batch (every "
+                "rank's shard), so that N ranks train as one process would; CPU backend "
+                "(default: each rank's own shard, as PyTorch DDP)");
   cmd->add_option("--recalibrate", c.recalibrate,
                   "also evaluate after recomputing BN statistics over N training batches (0: off)");
   cmd->add_option("--checkpoint-every", c.checkpoint_every,

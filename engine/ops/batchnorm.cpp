@@ -8,6 +8,8 @@
 // Mixed precision (engine/autocast.h): bf16 input runs in bf16 with float32
 // gamma, beta, running buffers, saved statistics and parameter gradients
 // (wide_t in kernels/bf16.h), every sum in double, like PyTorch/cuDNN's BN.
+// Inside a BatchNormSyncScope (engine/batchnorm_sync.h) training statistics
+// and backward's sums cover every process's shard (CPU only).
 // FLOPs (forward): training 5 per element (statistics: subtract, multiply-add,
 // add; normalise: one multiply-add); eval 2 per element (one multiply-add).
 #include "engine/autograd.h"
@@ -51,8 +53,12 @@ Statistics statistics(const char* op, const Tensor& x_in, const Tensor& gamma, c
                ": needs momentum in [0, 1] and eps >= 0, got momentum ", momentum, ", eps ", eps);
 
   Statistics st{x_in.contiguous(), Tensor::empty({c}, wide, x_in.device()),
-                Tensor::empty({c}, wide, x_in.device()), rows, c};
+                Tensor::empty({c}, wide, x_in.device()), rows, c,
+                training ? batch_norm_sync() : nullptr, static_cast<double>(rows)};
   const Tensor& x = st.x;
+  MOTIVE_CHECK(!st.sync || x.device() == Device::CPU, op,
+               ": synchronised batch statistics (--sync-bn) run on the CPU backend only, got "
+               "input on ", device_name(x.device()));
   dispatch_float_bf16(x.dtype(), op, [&](auto t) {
     using T = decltype(t);
     using W = wide_t<T>;
@@ -60,9 +66,18 @@ Statistics statistics(const char* op, const Tensor& x_in, const Tensor& gamma, c
       const cpu::RunningStats<T> running{data_or_null<W>(running_mean), stride_or_one(running_mean),
                                          data_or_null<W>(running_var), stride_or_one(running_var),
                                          momentum};
-      MOTIVE_KERNEL(x.device(), batch_norm_stats<T>, rows, c, x.data<T>(), eps,
-                    st.mean.data<W>(), st.rstd.data<W>(),
-                    running_mean.defined() ? &running : nullptr);
+      const cpu::RunningStats<T>* update = running_mean.defined() ? &running : nullptr;
+      if (st.sync) {
+        // This shard's moments, combined with the other processes' shards.
+        std::vector<double> moment_mean(static_cast<size_t>(c)), m2(static_cast<size_t>(c));
+        cpu::batch_norm_moments(rows, c, x.data<T>(), moment_mean.data(), m2.data());
+        st.count = combine_moments(*st.sync, rows, c, moment_mean.data(), m2.data());
+        cpu::batch_norm_stats_from_moments<T>(c, moment_mean.data(), m2.data(), st.count, eps,
+                                              st.mean.data<W>(), st.rstd.data<W>(), update);
+      } else {
+        MOTIVE_KERNEL(x.device(), batch_norm_stats<T>, rows, c, x.data<T>(), eps,
+                      st.mean.data<W>(), st.rstd.data<W>(), update);
+      }
     } else {
       MOTIVE_KERNEL(x.device(), batch_norm_running_stats<T>, c, running_mean.data<W>(),
                     running_mean.stride(0), running_var.data<W>(), running_var.stride(0), eps,
@@ -99,8 +114,8 @@ Tensor batch_norm2d(const Tensor& x_in, const Tensor& gamma, const Tensor& beta,
   const bool need_dgamma = gamma.defined() && gamma.requires_grad();
   const bool need_dbeta = beta.defined() && beta.requires_grad();
   const Tensor xs = x.detach(), gs = gamma.defined() ? gamma.detach() : Tensor();
-  auto backward = [xs, gs, mean, rstd, rows, c, training, need_dx, need_dgamma,
-                   need_dbeta](const Tensor& g_in) {
+  auto backward = [xs, gs, mean, rstd, rows, c, training, need_dx, need_dgamma, need_dbeta,
+                   sync = st.sync, count = st.count](const Tensor& g_in) {
     const Tensor g = g_in.contiguous();
     Tensor dx, dgamma, dbeta;
     if (need_dx) dx = Tensor::empty(xs.shape(), xs.dtype(), xs.device());
@@ -109,10 +124,23 @@ Tensor batch_norm2d(const Tensor& x_in, const Tensor& gamma, const Tensor& beta,
     dispatch_float_bf16(xs.dtype(), "batch_norm2d", [&](auto t) {
       using T = decltype(t);
       using W = wide_t<T>;
-      MOTIVE_KERNEL(xs.device(), batch_norm_backward<T>, rows, c, xs.data<T>(), g.data<T>(),
-                    mean.data<W>(), rstd.data<W>(), data_or_null<W>(gs), stride_or_one(gs),
-                    training, data_or_null<T>(dx), data_or_null<W>(dgamma),
-                    data_or_null<W>(dbeta));
+      if (sync) {
+        // dgamma and dbeta from this shard; dx from the sums of every shard.
+        std::vector<double> sums(static_cast<size_t>(2 * c));
+        cpu::batch_norm_grad_sums(rows, c, xs.data<T>(), g.data<T>(), mean.data<W>(),
+                                  rstd.data<W>(), sums.data(), data_or_null<W>(dgamma),
+                                  data_or_null<W>(dbeta));
+        if (!need_dx) return;
+        bn::combine_grad_sums(*sync, c, sums.data());
+        cpu::batch_norm_grad_input(rows, c, xs.data<T>(), g.data<T>(), mean.data<W>(),
+                                   rstd.data<W>(), data_or_null<W>(gs), stride_or_one(gs),
+                                   training, sums.data(), count, dx.data<T>());
+      } else {
+        MOTIVE_KERNEL(xs.device(), batch_norm_backward<T>, rows, c, xs.data<T>(), g.data<T>(),
+                      mean.data<W>(), rstd.data<W>(), data_or_null<W>(gs), stride_or_one(gs),
+                      training, data_or_null<T>(dx), data_or_null<W>(dgamma),
+                      data_or_null<W>(dbeta));
+      }
     });
     return std::vector<Tensor>{dx, dgamma, dbeta};
   };

@@ -63,7 +63,7 @@ Tensor batch_norm2d_relu(const Tensor& x_in, const Tensor& gamma, const Tensor& 
   const Tensor xs = x.detach(), ys = out.detach(), gs = gamma.defined() ? gamma.detach() : Tensor();
   const Tensor mean = st.mean, rstd = st.rstd;
   auto backward = [xs, ys, gs, mean, rstd, rows, c, training, need_dx, need_dgamma, need_dbeta,
-                   need_dres](const Tensor& g_in) {
+                   need_dres, sync = st.sync, count = st.count](const Tensor& g_in) {
     const Tensor g = g_in.contiguous();
     auto make = [&](bool need, const Shape& shape) {
       return need ? Tensor::empty(shape, xs.dtype(), xs.device()) : Tensor();
@@ -72,11 +72,27 @@ Tensor batch_norm2d_relu(const Tensor& x_in, const Tensor& gamma, const Tensor& 
     Tensor dgamma = make(need_dgamma, {c}), dbeta = make(need_dbeta, {c});
     dispatch_float(xs.dtype(), "batch_norm2d_relu", [&](auto t) {
       using T = decltype(t);
-      cpu::batch_norm_relu_backward<T>(rows, c, xs.data<T>(), ys.data<T>(), g.data<T>(),
-                                       mean.data<T>(), rstd.data<T>(), data_or_null<T>(gs),
-                                       stride_or_one(gs), training, data_or_null<T>(dx),
+      if (sync) {
+        // dgamma, dbeta and the residual's gradient from this shard; dx from
+        // the sums of every shard.
+        std::vector<double> sums(static_cast<size_t>(2 * c));
+        cpu::batch_norm_relu_grad_sums(rows, c, xs.data<T>(), ys.data<T>(), g.data<T>(),
+                                       mean.data<T>(), rstd.data<T>(), sums.data(),
                                        data_or_null<T>(dres), data_or_null<T>(dgamma),
                                        data_or_null<T>(dbeta));
+        if (!need_dx) return;
+        bn::combine_grad_sums(*sync, c, sums.data());
+        cpu::batch_norm_relu_grad_input(rows, c, xs.data<T>(), ys.data<T>(), g.data<T>(),
+                                        mean.data<T>(), rstd.data<T>(), data_or_null<T>(gs),
+                                        stride_or_one(gs), training, sums.data(), count,
+                                        data_or_null<T>(dres), dx.data<T>());
+      } else {
+        cpu::batch_norm_relu_backward<T>(rows, c, xs.data<T>(), ys.data<T>(), g.data<T>(),
+                                         mean.data<T>(), rstd.data<T>(), data_or_null<T>(gs),
+                                         stride_or_one(gs), training, data_or_null<T>(dx),
+                                         data_or_null<T>(dres), data_or_null<T>(dgamma),
+                                         data_or_null<T>(dbeta));
+      }
     });
     return std::vector<Tensor>{dx, dgamma, dbeta, dres};
   };

@@ -22,28 +22,10 @@ void channel_affine(int64_t rows, int64_t c, const T* x, const W* scale, const W
       out[r * c + ch] = static_cast<T>(static_cast<W>(x[r * c + ch]) * scale[ch] + shift[ch]);
 }
 
-// Columns [0, c): sum of g; [c, 2c): sum of g * xhat.
-template <class T, class W>
-std::vector<double> grad_sums(int64_t rows, int64_t c, const T* x, const T* g, const W* mean,
-                              const W* rstd) {
-  std::vector<double> sums(static_cast<size_t>(2 * c));
-  column_sums(rows, 2 * c, sums.data(), [&](int64_t begin, int64_t end, double* acc) {
-    for (int64_t r = begin; r < end; ++r)
-      for (int64_t ch = 0; ch < c; ++ch) {
-        const W gv = static_cast<W>(g[r * c + ch]);
-        acc[ch] += gv;
-        acc[c + ch] +=
-            static_cast<double>(gv) * ((static_cast<W>(x[r * c + ch]) - mean[ch]) * rstd[ch]);
-      }
-  });
-  return sums;
-}
-
 }  // namespace
 
 template <class T>
-void batch_norm_stats(int64_t rows, int64_t c, const T* x, double eps, wide_t<T>* mean,
-                      wide_t<T>* rstd, const RunningStats<T>* running) {
+void batch_norm_moments(int64_t rows, int64_t c, const T* x, double* mean, double* m2) {
   using W = wide_t<T>;
   // Sums of (x - x[row 0]): shifting by a sample of each channel keeps the
   // one-pass variance free of the cancellation a large common offset causes.
@@ -75,17 +57,37 @@ void batch_norm_stats(int64_t rows, int64_t c, const T* x, double eps, wide_t<T>
   const double n = static_cast<double>(rows);
   for (int64_t ch = 0; ch < c; ++ch) {
     const double mu = sums[ch] / n;
-    const double var = std::max(sums[c + ch] / n - mu * mu, 0.0);
-    mean[ch] = static_cast<W>(shift[ch] + mu);
+    mean[ch] = shift[ch] + mu;
+    m2[ch] = std::max(sums[c + ch] - n * mu * mu, 0.0);
+  }
+}
+
+template <class T>
+void batch_norm_stats_from_moments(int64_t c, const double* moment_mean, const double* m2,
+                                   double count, double eps, wide_t<T>* mean, wide_t<T>* rstd,
+                                   const RunningStats<T>* running) {
+  using W = wide_t<T>;
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const double var = m2[ch] / count;
+    mean[ch] = static_cast<W>(moment_mean[ch]);
     rstd[ch] = static_cast<W>(1.0 / std::sqrt(var + eps));
     if (running) {
       const double m = running->momentum;
       W& rm = running->mean[ch * running->mean_stride];
       W& rv = running->var[ch * running->var_stride];
-      rm = static_cast<W>((1 - m) * rm + m * (shift[ch] + mu));
-      rv = static_cast<W>((1 - m) * rv + m * var * n / (n - 1));
+      rm = static_cast<W>((1 - m) * rm + m * moment_mean[ch]);
+      rv = static_cast<W>((1 - m) * rv + m * var * count / (count - 1));
     }
   }
+}
+
+template <class T>
+void batch_norm_stats(int64_t rows, int64_t c, const T* x, double eps, wide_t<T>* mean,
+                      wide_t<T>* rstd, const RunningStats<T>* running) {
+  std::vector<double> moment_mean(static_cast<size_t>(c)), m2(static_cast<size_t>(c));
+  batch_norm_moments(rows, c, x, moment_mean.data(), m2.data());
+  batch_norm_stats_from_moments(c, moment_mean.data(), m2.data(), static_cast<double>(rows), eps,
+                                mean, rstd, running);
 }
 
 template <class T>
@@ -114,29 +116,39 @@ void batch_norm_forward(int64_t rows, int64_t c, const T* x, const wide_t<T>* me
 }
 
 template <class T>
-void batch_norm_backward(int64_t rows, int64_t c, const T* x, const T* g, const wide_t<T>* mean,
-                         const wide_t<T>* rstd, const wide_t<T>* gamma, int64_t gs,
-                         bool training, T* dx, wide_t<T>* dgamma, wide_t<T>* dbeta) {
+void batch_norm_grad_sums(int64_t rows, int64_t c, const T* x, const T* g, const wide_t<T>* mean,
+                          const wide_t<T>* rstd, double* sums, wide_t<T>* dgamma,
+                          wide_t<T>* dbeta) {
   using W = wide_t<T>;
-  // Eval's dx needs no reductions; everything else does.
-  const bool need_sums = training || dgamma || dbeta;
-  const std::vector<double> sums =
-      need_sums ? grad_sums(rows, c, x, g, mean, rstd) : std::vector<double>();
+  column_sums(rows, 2 * c, sums, [&](int64_t begin, int64_t end, double* acc) {
+    for (int64_t r = begin; r < end; ++r)
+      for (int64_t ch = 0; ch < c; ++ch) {
+        const W gv = static_cast<W>(g[r * c + ch]);
+        acc[ch] += gv;
+        acc[c + ch] +=
+            static_cast<double>(gv) * ((static_cast<W>(x[r * c + ch]) - mean[ch]) * rstd[ch]);
+      }
+  });
   for (int64_t ch = 0; ch < c; ++ch) {
     if (dbeta) dbeta[ch] = static_cast<W>(sums[ch]);
     if (dgamma) dgamma[ch] = static_cast<W>(sums[c + ch]);
   }
-  if (!dx) return;
+}
+
+template <class T>
+void batch_norm_grad_input(int64_t rows, int64_t c, const T* x, const T* g,
+                           const wide_t<T>* mean, const wide_t<T>* rstd, const wide_t<T>* gamma,
+                           int64_t gs, bool training, const double* sums, double count, T* dx) {
+  using W = wide_t<T>;
   // dx = k * (g - a - (x - mean) * b) per channel, with k = gamma * rstd and,
-  // in training, a = sum(g) / rows, b = rstd * sum(g * xhat) / rows.
-  const double n = static_cast<double>(rows);
+  // in training, a = sum(g) / count, b = rstd * sum(g * xhat) / count.
   std::vector<W> k(static_cast<size_t>(c)), a(static_cast<size_t>(c), W(0)),
       b(static_cast<size_t>(c), W(0));
   for (int64_t ch = 0; ch < c; ++ch) {
     k[ch] = gamma ? gamma[ch * gs] * rstd[ch] : rstd[ch];
     if (training) {
-      a[ch] = static_cast<W>(sums[ch] / n);
-      b[ch] = static_cast<W>(rstd[ch] * sums[c + ch] / n);
+      a[ch] = static_cast<W>(sums[ch] / count);
+      b[ch] = static_cast<W>(rstd[ch] * sums[c + ch] / count);
     }
   }
 #pragma omp parallel for if (rows * c > kParallelMin)
@@ -146,6 +158,21 @@ void batch_norm_backward(int64_t rows, int64_t c, const T* x, const T* g, const 
       dx[i] = static_cast<T>(
           k[ch] * (static_cast<W>(g[i]) - a[ch] - (static_cast<W>(x[i]) - mean[ch]) * b[ch]));
     }
+}
+
+template <class T>
+void batch_norm_backward(int64_t rows, int64_t c, const T* x, const T* g, const wide_t<T>* mean,
+                         const wide_t<T>* rstd, const wide_t<T>* gamma, int64_t gs,
+                         bool training, T* dx, wide_t<T>* dgamma, wide_t<T>* dbeta) {
+  // Eval's dx needs no reductions; everything else does.
+  std::vector<double> sums;
+  if (training || dgamma || dbeta) {
+    sums.resize(static_cast<size_t>(2 * c));
+    batch_norm_grad_sums(rows, c, x, g, mean, rstd, sums.data(), dgamma, dbeta);
+  }
+  if (dx)
+    batch_norm_grad_input(rows, c, x, g, mean, rstd, gamma, gs, training, sums.data(),
+                          static_cast<double>(rows), dx);
 }
 
 #define MOTIVE_INSTANTIATE(T)                                                                  \
@@ -159,7 +186,16 @@ void batch_norm_backward(int64_t rows, int64_t c, const T* x, const T* g, const 
                                       const wide_t<T>*, int64_t, T*);                          \
   template void batch_norm_backward<T>(int64_t, int64_t, const T*, const T*, const wide_t<T>*, \
                                        const wide_t<T>*, const wide_t<T>*, int64_t, bool, T*,  \
-                                       wide_t<T>*, wide_t<T>*);
+                                       wide_t<T>*, wide_t<T>*);                                \
+  template void batch_norm_moments<T>(int64_t, int64_t, const T*, double*, double*);           \
+  template void batch_norm_stats_from_moments<T>(int64_t, const double*, const double*, double, \
+                                                 double, wide_t<T>*, wide_t<T>*,               \
+                                                 const RunningStats<T>*);                      \
+  template void batch_norm_grad_sums<T>(int64_t, int64_t, const T*, const T*, const wide_t<T>*, \
+                                        const wide_t<T>*, double*, wide_t<T>*, wide_t<T>*);    \
+  template void batch_norm_grad_input<T>(int64_t, int64_t, const T*, const T*,                 \
+                                         const wide_t<T>*, const wide_t<T>*, const wide_t<T>*, \
+                                         int64_t, bool, const double*, double, T*);
 MOTIVE_INSTANTIATE(float)
 MOTIVE_INSTANTIATE(double)
 MOTIVE_INSTANTIATE(bf16)

@@ -97,52 +97,47 @@ void batch_norm_relu_forward(int64_t rows, int64_t c, const T* x, const T* mean,
 }
 
 template <class T>
-void batch_norm_relu_backward(int64_t rows, int64_t c, const T* x, const T* y, const T* g,
-                              const T* mean, const T* rstd, const T* gamma, int64_t gs,
-                              bool training, T* dx, T* dres, T* dgamma, T* dbeta) {
-  // gr = g * [y > 0] is kept in dres when the residual wants it (the dx pass
-  // reads it back), else recomputed from g and y. Loops are specialised on
-  // that choice (a branch inside would stop the vectoriser).
-  const bool need_sums = training || dgamma || dbeta;
-  std::vector<double> sums(static_cast<size_t>(2 * c), 0.0);  // sum(gr), sum(gr * xhat)
-  if (need_sums) {
-    column_sums(rows, 2 * c, sums.data(), [&](int64_t begin, int64_t end, double* acc) {
-      // Sums of up to kBlock rows in T (vectorised), added into acc in double.
-      constexpr int64_t kBlock = 16;
-      std::vector<T> s_g(static_cast<size_t>(c)), s_gx(static_cast<size_t>(c));
-      T* const sg = s_g.data();
-      T* const sgx = s_gx.data();
-      for (int64_t r0 = begin; r0 < end; r0 += kBlock) {
-        std::fill(sg, sg + c, T(0));
-        std::fill(sgx, sgx + c, T(0));
-        const int64_t r1 = std::min(end, r0 + kBlock);
-        for (int64_t r = r0; r < r1; ++r)
-          add_row_sums(c, g + r * c, y + r * c, x + r * c, mean, rstd,
-                       dres ? dres + r * c : nullptr, sg, sgx);
-        for (int64_t ch = 0; ch < c; ++ch) {
-          acc[ch] += sg[ch];
-          acc[c + ch] += sgx[ch];
-        }
+void batch_norm_relu_grad_sums(int64_t rows, int64_t c, const T* x, const T* y, const T* g,
+                               const T* mean, const T* rstd, double* sums, T* dres, T* dgamma,
+                               T* dbeta) {
+  column_sums(rows, 2 * c, sums, [&](int64_t begin, int64_t end, double* acc) {
+    // Sums of up to kBlock rows in T (vectorised), added into acc in double.
+    constexpr int64_t kBlock = 16;
+    std::vector<T> s_g(static_cast<size_t>(c)), s_gx(static_cast<size_t>(c));
+    T* const sg = s_g.data();
+    T* const sgx = s_gx.data();
+    for (int64_t r0 = begin; r0 < end; r0 += kBlock) {
+      std::fill(sg, sg + c, T(0));
+      std::fill(sgx, sgx + c, T(0));
+      const int64_t r1 = std::min(end, r0 + kBlock);
+      for (int64_t r = r0; r < r1; ++r)
+        add_row_sums(c, g + r * c, y + r * c, x + r * c, mean, rstd,
+                     dres ? dres + r * c : nullptr, sg, sgx);
+      for (int64_t ch = 0; ch < c; ++ch) {
+        acc[ch] += sg[ch];
+        acc[c + ch] += sgx[ch];
       }
-    });
-  } else if (dres) {
-#pragma omp parallel for schedule(static) if (rows * c > kParallelMin)
-    for (int64_t i = 0; i < rows * c; ++i) dres[i] = y[i] > T(0) ? g[i] : T(0);
-  }
+    }
+  });
   for (int64_t ch = 0; ch < c; ++ch) {
     if (dbeta) dbeta[ch] = static_cast<T>(sums[ch]);
     if (dgamma) dgamma[ch] = static_cast<T>(sums[c + ch]);
   }
-  if (!dx) return;
+}
+
+template <class T>
+void batch_norm_relu_grad_input(int64_t rows, int64_t c, const T* x, const T* y, const T* g,
+                                const T* mean, const T* rstd, const T* gamma, int64_t gs,
+                                bool training, const double* sums, double count, const T* dres,
+                                T* dx) {
   // dx = k * (gr - a - (x - mean) * b), k = gamma * rstd; in training
-  // a = sum(gr) / rows and b = rstd * sum(gr * xhat) / rows, in eval 0.
+  // a = sum(gr) / count and b = rstd * sum(gr * xhat) / count, in eval 0.
   // As one multiply-add per element: dx = k * gr - (k * b) * x + k * (b * mean - a).
-  const double n = static_cast<double>(rows);
   std::vector<T> k(static_cast<size_t>(c)), kb(static_cast<size_t>(c)), shift(static_cast<size_t>(c));
   for (int64_t ch = 0; ch < c; ++ch) {
     k[ch] = gamma ? gamma[ch * gs] * rstd[ch] : rstd[ch];
-    const T a = training ? static_cast<T>(sums[ch] / n) : T(0);
-    const T b = training ? static_cast<T>(rstd[ch] * sums[c + ch] / n) : T(0);
+    const T a = training ? static_cast<T>(sums[ch] / count) : T(0);
+    const T b = training ? static_cast<T>(rstd[ch] * sums[c + ch] / count) : T(0);
     kb[ch] = k[ch] * b;
     shift[ch] = k[ch] * (b * mean[ch] - a);
   }
@@ -162,12 +157,36 @@ void batch_norm_relu_backward(int64_t rows, int64_t c, const T* x, const T* y, c
   }
 }
 
+template <class T>
+void batch_norm_relu_backward(int64_t rows, int64_t c, const T* x, const T* y, const T* g,
+                              const T* mean, const T* rstd, const T* gamma, int64_t gs,
+                              bool training, T* dx, T* dres, T* dgamma, T* dbeta) {
+  // gr = g * [y > 0] is kept in dres when the residual wants it (the dx pass
+  // reads it back), else recomputed from g and y.
+  std::vector<double> sums;
+  if (training || dgamma || dbeta) {
+    sums.resize(static_cast<size_t>(2 * c));
+    batch_norm_relu_grad_sums(rows, c, x, y, g, mean, rstd, sums.data(), dres, dgamma, dbeta);
+  } else if (dres) {
+#pragma omp parallel for schedule(static) if (rows * c > kParallelMin)
+    for (int64_t i = 0; i < rows * c; ++i) dres[i] = y[i] > T(0) ? g[i] : T(0);
+  }
+  if (dx)
+    batch_norm_relu_grad_input(rows, c, x, y, g, mean, rstd, gamma, gs, training, sums.data(),
+                               static_cast<double>(rows), dres, dx);
+}
+
 #define MOTIVE_INSTANTIATE(T)                                                                  \
   template void batch_norm_relu_forward<T>(int64_t, int64_t, const T*, const T*, const T*,     \
                                            const T*, int64_t, const T*, int64_t, const T*, T*); \
   template void batch_norm_relu_backward<T>(int64_t, int64_t, const T*, const T*, const T*,    \
                                             const T*, const T*, const T*, int64_t, bool, T*,   \
-                                            T*, T*, T*);
+                                            T*, T*, T*);                                    \
+  template void batch_norm_relu_grad_sums<T>(int64_t, int64_t, const T*, const T*, const T*,  \
+                                             const T*, const T*, double*, T*, T*, T*);         \
+  template void batch_norm_relu_grad_input<T>(int64_t, int64_t, const T*, const T*, const T*, \
+                                              const T*, const T*, const T*, int64_t, bool,     \
+                                              const double*, double, const T*, T*);
 MOTIVE_INSTANTIATE(float)
 MOTIVE_INSTANTIATE(double)
 #undef MOTIVE_INSTANTIATE

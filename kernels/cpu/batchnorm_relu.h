@@ -21,10 +21,27 @@ void batch_norm_relu_forward(int64_t rows, int64_t c, const T* x, const T* mean,
                              int64_t beta_stride, const T* residual, T* y);
 
 // y is the forward's output. Any of dx, dresidual, dgamma, dbeta may be null;
-// each non-null one is overwritten.
+// each non-null one is overwritten. It is batch_norm_relu_grad_sums followed
+// by batch_norm_relu_grad_input over `rows`.
 template <class T>
 void batch_norm_relu_backward(int64_t rows, int64_t c, const T* x, const T* y, const T* g,
                               const T* mean, const T* rstd, const T* gamma, int64_t gamma_stride,
                               bool training, T* dx, T* dresidual, T* dgamma, T* dbeta);
+
+// The two halves of batch_norm_relu_backward, apart for synchronised batch
+// norm as batch_norm_grad_sums/_grad_input are (kernels/cpu/batchnorm.h).
+// sums[0, c) = sum_rows(gr), sums[c, 2c) = sum_rows(gr * xhat), in double;
+// dbeta, dgamma and dresidual (= gr) receive theirs when non-null.
+template <class T>
+void batch_norm_relu_grad_sums(int64_t rows, int64_t c, const T* x, const T* y, const T* g,
+                               const T* mean, const T* rstd, double* sums, T* dresidual,
+                               T* dgamma, T* dbeta);
+// dx from the sums over `count` rows (unread in eval); `dresidual` is gr when
+// batch_norm_relu_grad_sums wrote it, else null (gr is recomputed).
+template <class T>
+void batch_norm_relu_grad_input(int64_t rows, int64_t c, const T* x, const T* y, const T* g,
+                                const T* mean, const T* rstd, const T* gamma,
+                                int64_t gamma_stride, bool training, const double* sums,
+                                double count, const T* dresidual, T* dx);
 
 }  // namespace motive::cpu
