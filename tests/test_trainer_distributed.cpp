@@ -94,6 +94,23 @@ size_t check_same_weights(const std::string& a, const std::string& b) {
   return compared;
 }
 
+// `args` trained by 1 rank into dir/one and by 2 into dir/two: 20 steps,
+// both models among them, the same steps, and more than `tensors` tensors of
+// the final weights the same.
+void check_two_ranks_follow_one(const std::string& args, const TempDir& dir, size_t tensors) {
+  const Exec one = run_trainer("train" + args + " --out " + (dir / "one"), dir);
+  REQUIRE_MESSAGE(one.code == 0, one.err);
+  const Exec two = run_trainer("train" + args + " --out " + (dir / "two"), dir, mpirun(2));
+  REQUIRE_MESSAGE(two.code == 0, two.err);
+  const auto steps = read_records(dir / "two", "step");
+  REQUIRE(steps.size() == 20);
+  // Both models trained (the comparison covers both kinds of step).
+  CHECK(std::count_if(steps.begin(), steps.end(),
+                      [](const auto& s) { return s.at("model") == "motivated"; }) > 0);
+  check_same_steps(dir / "one", dir / "two");
+  CHECK(check_same_weights(dir / "one", dir / "two") > tensors);
+}
+
 // The ranks of the mpirun whose pid is `mpirun` (its children), by the rank
 // their environment names.
 std::map<int, pid_t> job_ranks(pid_t mpirun) {
@@ -124,17 +141,7 @@ int64_t parameter_bytes(const Model& model) {
 TEST_CASE("data parallel: 2 ranks follow 1 rank with the same global batch") {
   if (skip_without_mpi()) return;
   TempDir dir;
-  const Exec one = run_trainer("train" + kPair + " --out " + (dir / "one"), dir);
-  REQUIRE_MESSAGE(one.code == 0, one.err);
-  const Exec two = run_trainer("train" + kPair + " --out " + (dir / "two"), dir, mpirun(2));
-  REQUIRE_MESSAGE(two.code == 0, two.err);
-  const auto steps = read_records(dir / "two", "step");
-  REQUIRE(steps.size() == 20);
-  // Both models trained (the comparison covers both kinds of step).
-  CHECK(std::count_if(steps.begin(), steps.end(),
-                      [](const auto& s) { return s.at("model") == "motivated"; }) > 0);
-  check_same_steps(dir / "one", dir / "two");
-  CHECK(check_same_weights(dir / "one", dir / "two") > 10);
+  check_two_ranks_follow_one(kPair, dir, 10);
   const nlohmann::json summary = read_json(dir / "two/summary.json");
   CHECK(summary.at("data_parallel").at("world_size") == 2);
   CHECK(summary.at("data_parallel").at("backend") == "mpi");
@@ -145,18 +152,8 @@ TEST_CASE("data parallel: 2 ranks follow 1 rank with the same global batch") {
 TEST_CASE("data parallel: with --sync-bn, 2 ranks of a BatchNorm pair follow 1 rank") {
   if (skip_without_mpi()) return;
   TempDir dir;
-  const Exec one = run_trainer("train" + kBnPair + " --sync-bn --out " + (dir / "one"), dir);
-  REQUIRE_MESSAGE(one.code == 0, one.err);
-  const Exec two =
-      run_trainer("train" + kBnPair + " --sync-bn --out " + (dir / "two"), dir, mpirun(2));
-  REQUIRE_MESSAGE(two.code == 0, two.err);
-  const auto steps = read_records(dir / "two", "step");
-  REQUIRE(steps.size() == 20);
-  CHECK(std::count_if(steps.begin(), steps.end(),
-                      [](const auto& s) { return s.at("model") == "motivated"; }) > 0);
-  check_same_steps(dir / "one", dir / "two");
   // The weights and the running statistics of both models.
-  CHECK(check_same_weights(dir / "one", dir / "two") > 20);
+  check_two_ranks_follow_one(kBnPair + " --sync-bn", dir, 20);
   CHECK(read_json(dir / "two/summary.json").at("data_parallel").at("sync_bn") == true);
   // Without it each rank normalises its own 4 images: the losses part at once.
   const Exec apart = run_trainer("train" + kBnPair + " --out " + (dir / "apart"), dir, mpirun(2));
