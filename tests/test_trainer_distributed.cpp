@@ -237,6 +237,31 @@ TEST_CASE("data parallel: a killed rank ends the job naming it; the run resumes 
   check_same_weights(dir / "whole", run);
 }
 
+TEST_CASE("data parallel: SIGTERM to one rank stops every rank after the same step") {
+  if (skip_without_mpi()) return;
+  TempDir dir;
+  const std::string args = "train" + kPair + " --epochs 3 --out ";
+  REQUIRE(run_trainer(args + (dir / "whole"), dir).code == 0);
+  const std::string run = dir / "stopped";
+  // One rank alone gets the signal: the other must stop after the same step.
+  const Child c = spawn_trainer(args + run, dir, "job", mpirun(2));
+  wait_for_lines(c, run + "/metrics.jsonl", 6);
+  std::map<int, pid_t> ranks = job_ranks(c.pid);
+  REQUIRE(ranks.size() == 2);
+  REQUIRE(kill(ranks[1], SIGTERM) == 0);
+  const Exec e = wait_trainer(c);
+  INFO(e.err);
+  CHECK(e.code != 0);
+  CHECK(e.err.find("trainer: stopped by SIGTERM: " + run + "/checkpoint.safetensors keeps the "
+                   "state after step") != std::string::npos);
+  // One line from rank 0, none from rank 1.
+  CHECK(e.err.find("trainer: stopped by") == e.err.rfind("trainer: stopped by"));
+  const Exec resumed = run_trainer("train --resume " + run + " --quiet", dir);
+  REQUIRE_MESSAGE(resumed.code == 0, resumed.err);
+  check_same_steps(dir / "whole", run);
+  check_same_weights(dir / "whole", run);
+}
+
 TEST_CASE("data parallel: a 1-rank checkpoint resumes on 2 ranks") {
   if (skip_without_mpi()) return;
   TempDir dir;

@@ -34,7 +34,7 @@ inline int run_cli(CLI::App& app, int argc, char** argv, const char* program,
     std::fprintf(stderr, "%s: %s\n", program, e.what());
     return 2;
   } catch (const Interrupted& e) {
-    std::fprintf(stderr, "%s: %s\n", program, e.what());
+    if (*e.what() != '\0') std::fprintf(stderr, "%s: %s\n", program, e.what());
     return e.exit_code();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: internal error: %s\n", program, e.what());

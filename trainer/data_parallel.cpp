@@ -29,6 +29,13 @@ BatchNormSync DataParallel::batch_norm_sync(int64_t images, int64_t whole) const
           static_cast<double>(images) / static_cast<double>(whole)};
 }
 
+int DataParallel::agreed_signal(int signal) const {
+  if (!active()) return signal;
+  double value = signal;
+  dist::allreduce_max(&value, 1);
+  return static_cast<int>(value);
+}
+
 double DataParallel::global_loss(double loss, int64_t images, int64_t whole) const {
   if (!active()) return loss;
   double sum = images > 0 ? loss * static_cast<double>(images) : 0.0;

@@ -45,6 +45,10 @@ class DataParallel {
   // rank's share of the batch (engine/batchnorm_sync.h).
   BatchNormSync batch_norm_sync(int64_t images, int64_t whole) const;
 
+  // `signal` (this rank's stop signal, or 0), or in a job the largest any
+  // rank has (one allreduce): every rank stops after the same step.
+  int agreed_signal(int signal) const;
+
   // The mean loss over the whole batch, from this rank's mean `loss` over its
   // `images` of the batch's `whole` images (loss is ignored for 0 images).
   double global_loss(double loss, int64_t images, int64_t whole) const;

@@ -3,7 +3,9 @@
 // resume, and the program exits with 128 + the signal's number (130, 143), as
 // a shell reports a process the signal ended. The handler is then the
 // default again, so a second signal ends the process at once (checkpoint
-// writes are atomic: the last one stays whole).
+// writes are atomic: the last one stays whole). In a data-parallel job the
+// ranks agree after every step whether any of them got a signal, and all
+// stop after the same step (trainer/train.cpp).
 #pragma once
 #include <csignal>
 #include <stdexcept>
@@ -30,7 +32,8 @@ class StopOnSignals {
 std::string signal_name(int signal);
 
 // A run that stopped on a signal, with what to do next; the program prints
-// what() and exits with exit_code().
+// what() (unless empty: the ranks of a data-parallel job other than rank 0
+// stop silently) and exits with exit_code().
 class Interrupted : public std::runtime_error {
  public:
   Interrupted(int signal, const std::string& what) : std::runtime_error(what), signal_(signal) {}

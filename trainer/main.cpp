@@ -36,8 +36,10 @@ int main(int argc, char** argv) {
       if (*c.app) c.run();
   });
   // A rank that failed ends the job at once (the others may be waiting for it
-  // in a collective); the line above says why.
-  if (code != 0 && dist::world_size() > 1) dist::abort(code);
+  // in a collective); the line above says why. A run stopped by a signal
+  // (128 + its number) stopped on every rank after the same step: each
+  // leaves the job normally.
+  if (code != 0 && code <= 128 && dist::world_size() > 1) dist::abort(code);
   dist::finalize();
   return code;
 }

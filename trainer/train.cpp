@@ -142,17 +142,15 @@ class Run {
   }
 
   nlohmann::json train() {
-    // In a data-parallel job a signal ends the process (its default): the
-    // ranks would see it at different steps, and one stopping while the
-    // others wait in a collective would leave them waiting. mpirun forwards
-    // SIGINT/SIGTERM to every rank; the last checkpoint stays whole.
-    std::optional<StopOnSignals> stop_on_signals;
-    if (!parallel_.active()) stop_on_signals.emplace();
+    // In a data-parallel job the ranks may see a signal at different steps:
+    // they agree after each step whether any rank got one (stop_signal), so
+    // that all stop after the same step and none waits for a stopped one.
+    const StopOnSignals stop_on_signals;
     for (int64_t epoch = state_.counters.epochs_done; epoch < config_.epochs; ++epoch) {
       if (!train_epoch(epoch)) return nullptr;
       end_epoch(epoch);
       if (!checkpoint()) return nullptr;
-      if (StopOnSignals::received() != 0 && epoch + 1 < config_.epochs) interrupted();
+      if (stop_signal() != 0 && epoch + 1 < config_.epochs) interrupted();
     }
     state_.counters.wall_seconds = wall_seconds();
     nlohmann::json summary =
@@ -326,11 +324,21 @@ class Run {
                        " steps in a row and grew from ", high_loss_first_, " to ", loss));
   }
 
-  // A signal asked the run to stop, and the checkpoint is written.
+  // The signal that asks the run to stop, or 0: this process's, or in a
+  // data-parallel job the first of any rank's (every rank calls this at the
+  // same points and gets the same answer).
+  int stop_signal() {
+    stop_signal_ = parallel_.agreed_signal(StopOnSignals::received());
+    return stop_signal_;
+  }
+
+  // A signal asked the run to stop, and the checkpoint is written. The
+  // ranks of a job stop together; rank 0 alone says so.
   [[noreturn]] void interrupted() const {
-    const int signal = StopOnSignals::received();
-    throw Interrupted(signal, "stopped by " + signal_name(signal) + ": " + kept_state() +
-                                  "; continue with: " + resume_command());
+    throw Interrupted(stop_signal_, parallel_.writes() ? "stopped by " + signal_name(stop_signal_) +
+                                                             ": " + kept_state() +
+                                                             "; continue with: " + resume_command()
+                                                       : "");
   }
 
   // Saves the checkpoint of the state now; false when the caller asked to
@@ -393,7 +401,7 @@ class Run {
       report(epoch, level, loss, session_train_seconds_);
       // The epoch's last step is checkpointed by end_epoch, after evaluation.
       const bool last_of_epoch = batch->index + 1 == train_->batches_per_epoch();
-      const bool stop = StopOnSignals::received() != 0;
+      const bool stop = stop_signal() != 0;
       const bool every = config_.checkpoint_every > 0 && c.steps % config_.checkpoint_every == 0;
       if (!last_of_epoch && (every || stop) && !checkpoint()) return false;
       if (stop && !last_of_epoch) interrupted();
@@ -485,6 +493,7 @@ class Run {
   const Clock::time_point session_start_ = Clock::now();
   double session_train_seconds_ = 0;
   int64_t session_images_ = 0;
+  int stop_signal_ = 0;  // the last stop_signal()
   int64_t first_step_ = 0;
   double wall_before_ = 0;
 };
