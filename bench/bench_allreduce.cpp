@@ -2,8 +2,9 @@
 // mpirun: `mpirun -np 2 build/bin/bench_allreduce [SMALLER,LARGER] [REPS]`.
 // For each model of a nested pair, the bucketed path a training step takes
 // (dist/gradient_sync.h: pack the model's gradient regions, strided views of
-// the shared buffers for the smaller model, into 25 MiB buckets, allreduce
-// each, scatter back) beside one plain MPI_Allreduce of the same bytes on a
+// the shared buffers for the smaller model, scaled, into 25 MiB buckets,
+// allreduce each, scatter back; all after backward, as bench_overlap's
+// "after" rows) beside one plain MPI_Allreduce of the same bytes on a
 // contiguous buffer (dist::allreduce_sum), the same run, alternating; rank 0
 // prints the medians and their ratio. A plain program, not Google Benchmark:
 // every rank must run the same number of collectives, and Benchmark picks
@@ -61,7 +62,10 @@ int main(int argc, char** argv) {
     Tensor plain = Tensor::ones({bytes / 4});
     std::vector<double> bucketed_s, plain_s;
     for (int r = 0; r <= reps; ++r) {  // the first of each is a warm-up
-      const double b = seconds([&] { sync.average(params, 0.5); });
+      const double b = seconds([&] {
+        sync.begin(params, 0.5);
+        sync.finish();
+      });
       const double p = seconds([&] { dist::allreduce_sum(plain.data<float>(), plain.numel()); });
       if (r == 0) continue;
       bucketed_s.push_back(b);

@@ -158,6 +158,35 @@ TEST_CASE("data parallel: a step allreduces exactly its model's parameter bytes"
   CHECK(per_step.at("motivated") == motivated);
 }
 
+TEST_CASE("data parallel: a frozen backbone is not allreduced, only the classifier") {
+  if (skip_without_mpi()) return;
+  TempDir dir;
+  REQUIRE(run_trainer("train" + kPair + " --out " + (dir / "pre"), dir).code == 0);
+  const std::string file = dir / "base.safetensors";
+  REQUIRE(run_trainer("export --run " + (dir / "pre") + " --model base --out " + file, dir).code ==
+          0);
+  const Exec e = run_trainer("train" + kPair + " --init-from " + file +
+                                 " --freeze backbone --out " + (dir / "probe"),
+                             dir, mpirun(2));
+  REQUIRE_MESSAGE(e.code == 0, e.err);
+  Generator gen(0);
+  const NestedChain chain =
+      nest({"vit-ti-p7-d1-h1-hd16", "vit-ti-p7-d2-h2-hd16"}, {1, 10, 28, 28}, gen);
+  const auto classifier_bytes = [](const Model& model) {
+    int64_t bytes = 0;
+    for (const auto& [name, p] : model.named_parameters())
+      if (model.is_classifier(name)) bytes += p.numel() * 4;
+    return bytes;
+  };
+  const int64_t base = classifier_bytes(chain.base()), motivated = classifier_bytes(chain.largest());
+  REQUIRE(base > 0);
+  REQUIRE(base < parameter_bytes(chain.base()));
+  const auto steps = read_records(dir / "probe", "step");
+  REQUIRE(!steps.empty());
+  for (const auto& s : steps)
+    CHECK(s.at("allreduce_bytes") == (s.at("model") == "base" ? base : motivated));
+}
+
 TEST_CASE("data parallel: a global batch that does not split over the ranks is refused") {
   if (skip_without_mpi()) return;
   TempDir dir;
