@@ -77,11 +77,12 @@ using LeafFinal = std::function<void(const Tensor& leaf)>;
 // runs, each leaf counts the edges of the reachable nodes that point at it;
 // each node, as it runs or is skipped (no gradient reached it), takes its
 // edges off, and a leaf whose count reaches 0 is reported after that node's
-// accumulations: once, in the order of the nodes that finish them (the last
-// consumer in creation order is the first to run). Every leaf with an edge on
-// the tape is reported, also those no gradient reached (has_grad() false);
-// leaves that need no gradient have no edge and are not. An empty `on_final`
-// is Tensor::backward(seed).
+// accumulations: once, when its earliest-created consumer (the last of them
+// to run) is done, in the order the tape finishes the leaves. Every leaf with
+// an edge on the tape is reported, also those no gradient reached (has_grad()
+// false); leaves that need no gradient have no edge and are not; a root that
+// is itself a leaf is reported at once. An empty `on_final` counts nothing:
+// Tensor::backward(seed) is backward_with(*this, {}, seed).
 void backward_with(const Tensor& root, const LeafFinal& on_final, const Tensor& seed = Tensor());
 
 // Adds `grad` into the grad-storage region with `region`'s geometry (by default
