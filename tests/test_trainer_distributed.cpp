@@ -135,6 +135,24 @@ TEST_CASE("data parallel: 2 ranks follow 1 rank with the same global batch") {
   CHECK(read_json(dir / "one/summary.json").count("data_parallel") == 0);
 }
 
+TEST_CASE("data parallel: a rank whose shard of the last batch is empty steps with the others") {
+  if (skip_without_mpi()) return;
+  // 161 images: the last global batch is one image, rank 1's shard of it
+  // empty. That rank runs no backward and starts its gradient buckets after
+  // the loss's allreduce, rank 0 during backward, before it.
+  std::string args = kPair;
+  const std::string limit = "--limit-train 160";
+  args.replace(args.find(limit), limit.size(), "--limit-train 161");
+  TempDir dir;
+  const Exec one = run_trainer("train" + args + " --out " + (dir / "one"), dir);
+  REQUIRE_MESSAGE(one.code == 0, one.err);
+  const Exec two = run_trainer("train" + args + " --out " + (dir / "two"), dir, mpirun(2));
+  REQUIRE_MESSAGE(two.code == 0, two.err);
+  REQUIRE(read_records(dir / "two", "step").size() == 21);
+  check_same_steps(dir / "one", dir / "two");
+  CHECK(check_same_weights(dir / "one", dir / "two") > 10);
+}
+
 TEST_CASE("data parallel: a step allreduces exactly its model's parameter bytes") {
   if (skip_without_mpi()) return;
   TempDir dir;
