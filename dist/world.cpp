@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <limits>
 #include <thread>
+#include <vector>
 
 #include "engine/error.h"
 
@@ -71,6 +72,11 @@ struct InCollective {
   ~InCollective() { g_collective_since = 0; }
 };
 
+// The non-blocking sums' communicator, and the sums started and not yet
+// waited for.
+MPI_Comm g_sums_comm = MPI_COMM_NULL;
+std::vector<MPI_Request> g_sums;
+
 template <class T>
 void allreduce(T* data, int64_t count, MPI_Datatype type, MPI_Op op) {
   if (!g_joined) return;
@@ -105,6 +111,7 @@ void init(int* argc, char*** argv) {
   MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_rank, MPI_INFO_NULL, &local);
   MPI_Comm_rank(local, &g_local_rank);
   MPI_Comm_free(&local);
+  MPI_Comm_dup(MPI_COMM_WORLD, &g_sums_comm);
   g_joined = true;
   if (g_size > 1) start_watchdog();
 #else
@@ -118,7 +125,10 @@ void init(int* argc, char*** argv) {
 
 void finalize() {
 #ifdef MOTIVE_WITH_MPI
-  if (g_joined) MPI_Finalize();
+  if (!g_joined) return;
+  wait_sums();
+  MPI_Comm_free(&g_sums_comm);
+  MPI_Finalize();
   g_joined = false;
 #endif
 }
@@ -147,12 +157,35 @@ void broadcast(void* data, int64_t bytes, int root) {
     MPI_Bcast(p + at, static_cast<int>(std::min(kMaxCount, bytes - at)), MPI_BYTE, root,
               MPI_COMM_WORLD);
 }
+void start_sum(float* data, int64_t count) {
+  if (!g_joined) return;
+  for (int64_t at = 0; at < count; at += kMaxCount) {
+    const int n = static_cast<int>(std::min(kMaxCount, count - at));
+    MPI_Iallreduce(MPI_IN_PLACE, data + at, n, MPI_FLOAT, MPI_SUM, g_sums_comm,
+                   &g_sums.emplace_back());
+  }
+}
+void progress_sums() {
+  if (g_sums.empty()) return;
+  int done = 0;
+  MPI_Testall(static_cast<int>(g_sums.size()), g_sums.data(), &done, MPI_STATUSES_IGNORE);
+  if (done) g_sums.clear();
+}
+void wait_sums() {
+  if (g_sums.empty()) return;
+  const InCollective waiting;
+  MPI_Waitall(static_cast<int>(g_sums.size()), g_sums.data(), MPI_STATUSES_IGNORE);
+  g_sums.clear();
+}
 #else
 // A world of one: every collective leaves the data as it is.
 void allreduce_sum(float*, int64_t) {}
 void allreduce_sum(double*, int64_t) {}
 void allreduce_max(double*, int64_t) {}
 void broadcast(void*, int64_t, int) {}
+void start_sum(float*, int64_t) {}
+void progress_sums() {}
+void wait_sums() {}
 #endif
 
 }  // namespace motive::dist

@@ -50,4 +50,20 @@ void allreduce_max(double* data, int64_t count);
 // Rank `root`'s bytes to every rank.
 void broadcast(void* data, int64_t bytes, int root);
 
+// Non-blocking sums (MPI_Iallreduce), to overlap the gradients' allreduce with
+// backward. They run on a communicator of their own (a duplicate of the
+// world's): a rank may start them before or after the blocking collectives
+// above (a rank whose shard is empty starts its sums after the loss's
+// allreduce, the others during backward, before it), but every rank must
+// start them in the same order among themselves.
+// Starts summing `data` in place over every rank; `data` must stay untouched
+// until wait_sums() returns.
+void start_sum(float* data, int64_t count);
+// Lets MPI move the started sums on without waiting (MPI_Testall): Open MPI
+// advances a non-blocking collective only inside MPI calls.
+void progress_sums();
+// Waits until every started sum is done. The collective watchdog covers the
+// wait.
+void wait_sums();
+
 }  // namespace motive::dist

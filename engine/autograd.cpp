@@ -94,31 +94,80 @@ void accumulate_leaf_grad(const Tensor& leaf, const Tensor& grad, const Tensor& 
   leaf.impl().grad_touched = true;
 }
 
-void Tensor::backward(const Tensor& seed) const {
-  MOTIVE_CHECK(requires_grad(), "backward: tensor does not require grad (no op on its path "
-                                "had an input with requires_grad)");
+void Tensor::backward(const Tensor& seed) const { backward_with(*this, LeafFinal(), seed); }
+
+namespace {
+
+// backward_with's bookkeeping: how many edges of the nodes still to run point
+// at each leaf. Empty (and free) without a hook.
+class FinalLeaves {
+ public:
+  FinalLeaves(const std::vector<std::shared_ptr<Node>>& nodes, const LeafFinal& on_final)
+      : on_final_(on_final) {
+    if (!on_final_) return;
+    for (const auto& node : nodes)
+      for (const Edge& in : node->inputs)
+        if (in.leaf.defined()) ++edges_[&in.leaf.impl()];
+  }
+
+  // `node` ran or was skipped: its leaf edges come off the counts. Call before
+  // its inputs are released.
+  void node_done(const Node& node) {
+    if (!on_final_) return;
+    for (const Edge& in : node.inputs)
+      if (in.leaf.defined() && --edges_.at(&in.leaf.impl()) == 0) finals_.push_back(in.leaf);
+  }
+
+  // Reports the leaves node_done() found final, in that order.
+  void report() {
+    for (const Tensor& leaf : finals_) on_final_(leaf);
+    finals_.clear();
+  }
+
+ private:
+  const LeafFinal& on_final_;
+  std::unordered_map<const TensorImpl*, int64_t> edges_;
+  std::vector<Tensor> finals_;
+};
+
+}  // namespace
+
+void backward_with(const Tensor& root, const LeafFinal& on_final, const Tensor& seed) {
+  MOTIVE_CHECK(root.requires_grad(), "backward: tensor does not require grad (no op on its path "
+                                     "had an input with requires_grad)");
   Tensor grad = seed;
   if (!grad.defined()) {
-    MOTIVE_CHECK(numel() == 1, "backward: a seed gradient is needed for a non-scalar tensor of "
-                               "shape ", shape_str(shape()));
-    grad = Tensor::full(shape(), 1.0, dtype(), device());
+    MOTIVE_CHECK(root.numel() == 1, "backward: a seed gradient is needed for a non-scalar tensor "
+                                    "of shape ", shape_str(root.shape()));
+    grad = Tensor::full(root.shape(), 1.0, root.dtype(), root.device());
   }
-  MOTIVE_CHECK(grad.shape() == shape(), "backward: seed of shape ", shape_str(grad.shape()),
-               " for a tensor of shape ", shape_str(shape()));
-  if (grad.dtype() != dtype()) grad = grad.to(dtype());  // a gradient has its tensor's dtype
+  MOTIVE_CHECK(grad.shape() == root.shape(), "backward: seed of shape ", shape_str(grad.shape()),
+               " for a tensor of shape ", shape_str(root.shape()));
+  if (grad.dtype() != root.dtype()) grad = grad.to(root.dtype());  // a gradient has its tensor's dtype
   NoGradGuard no_grad;  // backward closures compute plain tensors
-  if (is_leaf()) {
-    accumulate_leaf_grad(*this, grad);
+  if (root.is_leaf()) {
+    accumulate_leaf_grad(root, grad);
+    if (on_final) on_final(root);
     return;
   }
-  std::unordered_map<const Node*, Tensor> pending{{impl().grad_fn.get(), grad}};
-  for (const auto& node : reverse_topological(impl().grad_fn)) {
+  const std::vector<std::shared_ptr<Node>> nodes = reverse_topological(root.impl().grad_fn);
+  FinalLeaves final_leaves(nodes, on_final);
+  // A node is done when it ran or no gradient reached it: its leaf edges come
+  // off the counts, and its saved tensors are released (activations die as
+  // soon as they are used).
+  const auto release = [&final_leaves](Node& node) {
+    final_leaves.node_done(node);
+    node.backward = nullptr;
+    node.inputs.clear();
+    final_leaves.report();
+  };
+  std::unordered_map<const Node*, Tensor> pending{{root.impl().grad_fn.get(), grad}};
+  for (const auto& node : nodes) {
     MOTIVE_CHECK(node->backward != nullptr, node->name,
                  " backward: the graph was already released by an earlier backward()");
     auto it = pending.find(node.get());
     if (it == pending.end()) {  // reachable, but every path to it had no gradient
-      node->backward = nullptr;
-      node->inputs.clear();
+      release(*node);
       continue;
     }
     Tensor g_out = std::move(it->second);
@@ -142,9 +191,7 @@ void Tensor::backward(const Tensor& seed) const {
         acc = acc.defined() ? add(acc, g) : g;
       }
     }
-    // Release the saved tensors now: activations die as soon as they are used.
-    node->backward = nullptr;
-    node->inputs.clear();
+    release(*node);
   }
 }
 

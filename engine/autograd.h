@@ -64,6 +64,27 @@ bool needs_grad(const std::vector<Tensor>& inputs);
 // Attaches a Node to `out` if needs_grad(inputs); returns out either way.
 Tensor record(const char* name, Tensor out, std::vector<Tensor> inputs, BackwardFn backward);
 
+// Called by backward_with() with each leaf whose gradient is final: no node
+// still to run adds to it.
+using LeafFinal = std::function<void(const Tensor& leaf)>;
+
+// Tensor::backward(seed) that also reports every leaf on the tape to
+// `on_final` as soon as its gradient is final, while the tape goes on (a
+// data-parallel step starts a gradient bucket's allreduce then,
+// dist/gradient_sync.h). A leaf is a tensor (its TensorImpl, as
+// accumulate_leaf_grad marks it), not a storage: leaves that are views of one
+// buffer (a nested model's parameters) are counted apart. Before the tape
+// runs, each leaf counts the edges of the reachable nodes that point at it;
+// each node, as it runs or is skipped (no gradient reached it), takes its
+// edges off, and a leaf whose count reaches 0 is reported after that node's
+// accumulations: once, when its earliest-created consumer (the last of them
+// to run) is done, in the order the tape finishes the leaves. Every leaf with
+// an edge on the tape is reported, also those no gradient reached (has_grad()
+// false); leaves that need no gradient have no edge and are not; a root that
+// is itself a leaf is reported at once. An empty `on_final` counts nothing:
+// Tensor::backward(seed) is backward_with(*this, {}, seed).
+void backward_with(const Tensor& root, const LeafFinal& on_final, const Tensor& seed = Tensor());
+
 // Adds `grad` into the grad-storage region with `region`'s geometry (by default
 // the leaf's own) and marks the leaf as having received a gradient.
 void accumulate_leaf_grad(const Tensor& leaf, const Tensor& grad, const Tensor& region = Tensor());

@@ -26,6 +26,9 @@ Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
 Tensor add_scalar(const Tensor& a, double s);
 Tensor mul_scalar(const Tensor& a, double s);
+// out = a * s written into `out` (same shape and dtype, any strides; one pass,
+// nothing allocated, not recorded): packing scaled gradients into a buffer.
+void mul_scalar_into(const Tensor& out, const Tensor& a, double s);
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }

@@ -36,6 +36,20 @@ TEST_CASE("binary ops: gradient checks over shapes, broadcasting and views") {
   check_gradients([](const auto& v) { return mul_scalar(add_scalar(v[0], 2.0), -3.0); }, one);
 }
 
+TEST_CASE("mul_scalar_into writes a strided input times a scalar into a slice, as mul_scalar") {
+  Generator gen(3);
+  const Tensor a = randn({4, 6}, gen).slice(1, 1, 5).transpose(0, 1);  // [4, 4], strided
+  Tensor buffer = Tensor::full({20}, -1.0);
+  const Tensor out = buffer.narrow(0, 2, 16).view({4, 4});
+  const double share = 1.0 / 3.0;
+  mul_scalar_into(out, a, share);
+  CHECK(out.to_vector() == mul_scalar(a, share).to_vector());
+  CHECK(buffer.at({0}) == -1.0);  // nothing outside the slice
+  CHECK(buffer.at({18}) == -1.0);
+  CHECK_THROWS_WITH_AS(mul_scalar_into(buffer, a, 2.0), doctest::Contains("mul_scalar_into"),
+                       Error);
+}
+
 TEST_CASE("sum and mean over dims") {
   Tensor a = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3});
   CHECK(sum(a).item() == 21);

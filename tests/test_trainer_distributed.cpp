@@ -39,6 +39,13 @@ const std::string kBnPair =
     " --batch-size 8 --device cpu --workers 1 --trigger loss-decrease:1 --lr 0.01"
     " --schedule constant --quiet";
 
+// kPair with `images` training images instead of 160.
+std::string with_train_images(int images) {
+  std::string args = kPair;
+  const std::string limit = "--limit-train 160";
+  return args.replace(args.find(limit), limit.size(), "--limit-train " + std::to_string(images));
+}
+
 bool skip_without_mpi() {
   if (dist::mpi_built()) return false;
   MESSAGE("skipped: this build has no MPI (configure with -DMOTIVE_MPI=ON)");
@@ -94,21 +101,27 @@ size_t check_same_weights(const std::string& a, const std::string& b) {
   return compared;
 }
 
-// `args` trained by 1 rank into dir/one and by 2 into dir/two: 20 steps,
-// both models among them, the same steps, and more than `tensors` tensors of
-// the final weights the same.
-void check_two_ranks_follow_one(const std::string& args, const TempDir& dir, size_t tensors) {
+// `args` trained by 1 rank into dir/one and by 2 into dir/two: `steps`
+// steps, the same ones, and more than `tensors` tensors of the final weights
+// the same.
+void check_two_ranks_follow_one(const std::string& args, const TempDir& dir, size_t steps,
+                                size_t tensors) {
   const Exec one = run_trainer("train" + args + " --out " + (dir / "one"), dir);
   REQUIRE_MESSAGE(one.code == 0, one.err);
   const Exec two = run_trainer("train" + args + " --out " + (dir / "two"), dir, mpirun(2));
   REQUIRE_MESSAGE(two.code == 0, two.err);
-  const auto steps = read_records(dir / "two", "step");
-  REQUIRE(steps.size() == 20);
-  // Both models trained (the comparison covers both kinds of step).
-  CHECK(std::count_if(steps.begin(), steps.end(),
-                      [](const auto& s) { return s.at("model") == "motivated"; }) > 0);
+  REQUIRE(read_records(dir / "two", "step").size() == steps);
   check_same_steps(dir / "one", dir / "two");
   CHECK(check_same_weights(dir / "one", dir / "two") > tensors);
+}
+
+// Both models trained in `run` (a comparison then covers both kinds of step).
+void check_both_models_trained(const std::string& run) {
+  const auto steps = read_records(run, "step");
+  CHECK(std::count_if(steps.begin(), steps.end(),
+                      [](const auto& s) { return s.at("model") == "motivated"; }) > 0);
+  CHECK(std::count_if(steps.begin(), steps.end(),
+                      [](const auto& s) { return s.at("model") == "base"; }) > 0);
 }
 
 // The ranks of the mpirun whose pid is `mpirun` (its children), by the rank
@@ -141,7 +154,8 @@ int64_t parameter_bytes(const Model& model) {
 TEST_CASE("data parallel: 2 ranks follow 1 rank with the same global batch") {
   if (skip_without_mpi()) return;
   TempDir dir;
-  check_two_ranks_follow_one(kPair, dir, 10);
+  check_two_ranks_follow_one(kPair, dir, 20, 10);
+  check_both_models_trained(dir / "two");
   const nlohmann::json summary = read_json(dir / "two/summary.json");
   CHECK(summary.at("data_parallel").at("world_size") == 2);
   CHECK(summary.at("data_parallel").at("backend") == "mpi");
@@ -153,7 +167,8 @@ TEST_CASE("data parallel: with --sync-bn, 2 ranks of a BatchNorm pair follow 1 r
   if (skip_without_mpi()) return;
   TempDir dir;
   // The weights and the running statistics of both models.
-  check_two_ranks_follow_one(kBnPair + " --sync-bn", dir, 20);
+  check_two_ranks_follow_one(kBnPair + " --sync-bn", dir, 20, 20);
+  check_both_models_trained(dir / "two");
   CHECK(read_json(dir / "two/summary.json").at("data_parallel").at("sync_bn") == true);
   // Without it each rank normalises its own 4 images: the losses part at once.
   const Exec apart = run_trainer("train" + kBnPair + " --out " + (dir / "apart"), dir, mpirun(2));
@@ -167,6 +182,16 @@ TEST_CASE("data parallel: with --sync-bn, 2 ranks of a BatchNorm pair follow 1 r
   CHECK(short_batch.code == 2);
   CHECK(short_batch.err.find("--sync-bn: each epoch ends in a batch of 1 images") !=
         std::string::npos);
+}
+
+TEST_CASE("data parallel: a rank whose shard of the last batch is empty steps with the others") {
+  if (skip_without_mpi()) return;
+  // 17 images: the last global batch is one image, one rank's shard of it
+  // empty. That rank runs no backward and starts its gradient buckets after
+  // the loss's allreduce, the other during backward, before it.
+  const std::string args = with_train_images(17);
+  TempDir dir;
+  check_two_ranks_follow_one(args, dir, 3, 10);
 }
 
 TEST_CASE("data parallel: a step allreduces exactly its model's parameter bytes") {
@@ -190,6 +215,35 @@ TEST_CASE("data parallel: a step allreduces exactly its model's parameter bytes"
       read_json(dir / "run/summary.json").at("data_parallel").at("allreduce_bytes_per_step");
   CHECK(per_step.at("base") == base);
   CHECK(per_step.at("motivated") == motivated);
+}
+
+TEST_CASE("data parallel: a frozen backbone is not allreduced, only the classifier") {
+  if (skip_without_mpi()) return;
+  TempDir dir;
+  REQUIRE(run_trainer("train" + with_train_images(16) + " --out " + (dir / "pre"), dir).code == 0);
+  const std::string file = dir / "base.safetensors";
+  REQUIRE(run_trainer("export --run " + (dir / "pre") + " --model base --out " + file, dir).code ==
+          0);
+  const Exec e = run_trainer("train" + kPair + " --init-from " + file +
+                                 " --freeze backbone --out " + (dir / "probe"),
+                             dir, mpirun(2));
+  REQUIRE_MESSAGE(e.code == 0, e.err);
+  Generator gen(0);
+  const NestedChain chain =
+      nest({"vit-ti-p7-d1-h1-hd16", "vit-ti-p7-d2-h2-hd16"}, {1, 10, 28, 28}, gen);
+  const auto classifier_bytes = [](const Model& model) {
+    int64_t bytes = 0;
+    for (const auto& [name, p] : model.named_parameters())
+      if (model.is_classifier(name)) bytes += p.numel() * 4;
+    return bytes;
+  };
+  const int64_t base = classifier_bytes(chain.base()), motivated = classifier_bytes(chain.largest());
+  REQUIRE(base > 0);
+  REQUIRE(base < parameter_bytes(chain.base()));
+  const auto steps = read_records(dir / "probe", "step");
+  REQUIRE(!steps.empty());
+  for (const auto& s : steps)
+    CHECK(s.at("allreduce_bytes") == (s.at("model") == "base" ? base : motivated));
 }
 
 TEST_CASE("data parallel: a global batch that does not split over the ranks is refused") {

@@ -43,12 +43,16 @@ double DataParallel::global_loss(double loss, int64_t images, int64_t whole) con
   return sum / static_cast<double>(whole);
 }
 
-int64_t DataParallel::average_gradients(const Model& model, int64_t images, int64_t whole) {
-  if (!active()) return 0;
+LeafFinal DataParallel::begin_average(const Model& model, int64_t images, int64_t whole) {
+  if (!active()) return {};
   std::vector<Tensor> params;
-  for (const auto& [name, p] : model.named_parameters()) params.push_back(p);
-  return sync_->average(params, static_cast<double>(images) / static_cast<double>(whole));
+  for (const auto& [name, p] : model.named_parameters())
+    if (p.requires_grad()) params.push_back(p);
+  sync_->begin(params, static_cast<double>(images) / static_cast<double>(whole));
+  return [this](const Tensor& leaf) { sync_->ready(leaf); };
 }
+
+int64_t DataParallel::finish_average() { return active() ? sync_->finish() : 0; }
 
 std::string DataParallel::backend() const { return active() ? sync_->backend() : "none"; }
 

@@ -2,12 +2,14 @@
 // Every rank of an mpirun job runs the same run: the same models from the same
 // seed, the same data order and the same policy. --batch-size is the global
 // batch; each rank's loader hands out its shard of every global batch
-// (data/loader.h), each rank runs forward and backward on its shard, then
+// (data/loader.h), each rank runs forward and backward on its shard, and
 //   - the global batch's mean loss is the images-weighted mean of the ranks'
 //     losses (one allreduce of two doubles), and the policy observes it, so
 //     every rank picks the same model for the next step;
 //   - the stepping model's gradients are averaged over the ranks in buckets
-//     (dist/gradient_sync.h), only its own regions of the shared buffers;
+//     (dist/gradient_sync.h), only its own regions of the shared buffers,
+//     each bucket's allreduce started during backward as soon as its
+//     gradients are final;
 //   - the optimizer then makes the same update on every rank.
 // Rank 0 alone writes the run's files and prints; the others train in step.
 // Outside a job (one rank) nothing here communicates and nothing changes.
@@ -17,6 +19,7 @@
 #include <string>
 
 #include "dist/gradient_sync.h"
+#include "engine/autograd.h"
 #include "engine/batchnorm_sync.h"
 #include "models/model.h"
 
@@ -53,9 +56,16 @@ class DataParallel {
   // `images` of the batch's `whole` images (loss is ignored for 0 images).
   double global_loss(double loss, int64_t images, int64_t whole) const;
 
-  // Averages the gradients of `model`'s parameters over the ranks, each
-  // rank's weighted by its share of the batch; returns the bytes allreduced.
-  int64_t average_gradients(const Model& model, int64_t images, int64_t whole);
+  // Averages the gradients of `model`'s trainable parameters over the ranks,
+  // each rank's weighted by its share of the batch, while backward runs:
+  //   const LeafFinal on_final = parallel.begin_average(model, images, whole);
+  //   backward_with(loss, on_final);  // buckets start as they become final
+  //   const int64_t bytes = parallel.finish_average();
+  // Every rank calls both, also one that runs no backward. Frozen parameters
+  // (requires_grad false: --freeze backbone) are not averaged, and the bytes
+  // are the trainable ones'. Outside a job the hook is empty and the bytes 0.
+  LeafFinal begin_average(const Model& model, int64_t images, int64_t whole);
+  int64_t finish_average();
 
   // "2 ranks (gradients: mpi allreduce, 25 MiB buckets)"; "" outside a job.
   std::string describe() const;

@@ -9,6 +9,7 @@
 
 #include "dist/world.h"
 #include "engine/autocast.h"
+#include "engine/autograd.h"
 #include "engine/device.h"
 #include "engine/ops.h"
 #include "engine/schedule.h"
@@ -245,9 +246,10 @@ class Run {
   // device between forward and backward.
   //
   // In a data-parallel job (trainer/data_parallel.h) the loss is the global
-  // batch's and the gradients are averaged over the ranks before the step; a
-  // rank whose shard of a short last batch is empty runs no forward. With
-  // --sync-bn batch norm takes its statistics over every rank's shard.
+  // batch's and the gradients are averaged over the ranks before the step,
+  // each bucket's allreduce started during backward; a rank whose shard of a
+  // short last batch is empty runs no forward. With --sync-bn batch norm
+  // takes its statistics over every rank's shard.
   double step(const Model& model, size_t level, const Batch& batch, double lr, int64_t index) {
     optimizer_->set_lr(lr);
     optimizer_->zero_grad();
@@ -260,17 +262,19 @@ class Run {
     const ForwardContext ctx{config_.freeze != "backbone", 0.1, &gen};
     const int64_t images = batch.images.size(0);
     double value = 0;
+    const LeafFinal on_final = parallel_.begin_average(model, images, batch.whole);
     if (images > 0) {
       std::optional<BatchNormSyncScope> sync_bn;  // backward keeps what forward saw
       if (config_.sync_bn && parallel_.active())
         sync_bn.emplace(parallel_.batch_norm_sync(images, batch.whole));
       const Tensor loss = cross_entropy(model.forward(batch.images, ctx), batch.labels);
-      loss.backward();
+      backward_with(loss, on_final);
       value = loss.item();
     }
     value = parallel_.global_loss(value, images, batch.whole);
+    const int64_t allreduce_bytes = parallel_.finish_average();
     if (!std::isfinite(value)) return value;
-    allreduce_bytes_[level] = parallel_.average_gradients(model, images, batch.whole);
+    allreduce_bytes_[level] = allreduce_bytes;
     optimizer_->step();
     return value;
   }

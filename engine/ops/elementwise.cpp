@@ -123,4 +123,19 @@ Tensor affine(const Tensor& a, double scale, double shift, const char* name) {
 Tensor add_scalar(const Tensor& a, double s) { return affine(a, 1.0, s, "add_scalar"); }
 Tensor mul_scalar(const Tensor& a, double s) { return affine(a, s, 0.0, "mul_scalar"); }
 
+void mul_scalar_into(const Tensor& out, const Tensor& a, double s) {
+  MOTIVE_CHECK(out.shape() == a.shape() && out.dtype() == a.dtype() && out.device() == a.device(),
+               "mul_scalar_into: ", out.str(), " from ", a.str());
+  // The scalar as a stride-0 operand of the binary kernel: a * s rounds as
+  // mul_scalar's affine kernel does (one product in T for float32).
+  const Tensor scalar = Tensor::full({}, s, a.dtype(), a.device()).expand(a.shape());
+  dispatch_float_bf16(a.dtype(), "mul_scalar_into", [&](auto t) {
+    using T = decltype(t);
+    MOTIVE_KERNEL(out.device(), binary<T>, cpu::BinaryOp::Mul, out.dim(), out.shape().data(),
+                  out.data<T>(), out.strides().data(), a.data<T>(), a.strides().data(),
+                  scalar.data<T>(), scalar.strides().data());
+  });
+  add_flops(out.numel());
+}
+
 }  // namespace motive
