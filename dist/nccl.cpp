@@ -1,5 +1,6 @@
 // The NCCL reducer: GPU buffers summed by ncclAllReduce on a stream of its
-// own, its communicator bootstrapped over MPI. Built with CUDA, MPI and NCCL.
+// own, its communicator bootstrapped over MPI in a job (broadcast() does
+// nothing in a world of one). Built with CUDA and NCCL.
 #include <cuda_runtime.h>
 #include <nccl.h>
 

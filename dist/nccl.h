@@ -1,4 +1,4 @@
-// The NCCL reducer (dist/nccl.cpp), built with CUDA, MPI and NCCL; reached
+// The NCCL reducer (dist/nccl.cpp), built with CUDA and NCCL; reached
 // through make_reducer and bind_local_gpu (dist/reducer.h).
 #pragma once
 #include <memory>

@@ -46,11 +46,19 @@ class MpiReducer : public Reducer {
 
 std::unique_ptr<Reducer> make_reducer(Device device) {
 #ifdef MOTIVE_WITH_NCCL
-  if (device == Device::CUDA && world_size() > 1) return make_nccl_reducer();
+  if (device == Device::CUDA) return make_nccl_reducer();
 #else
   (void)device;
 #endif
   return std::make_unique<MpiReducer>();
+}
+
+bool nccl_built() {
+#ifdef MOTIVE_WITH_NCCL
+  return true;
+#else
+  return false;
+#endif
 }
 
 void bind_local_gpu() {

@@ -44,10 +44,13 @@ class Reducer {
   std::vector<Tensor> queued_;
 };
 
-// The reducer for buffers on `device`. For CUDA in a job with NCCL this is a
-// collective call (every rank makes one): rank 0 makes NCCL's unique id and
-// MPI broadcasts it, as llm.c does.
+// The reducer for buffers on `device`: NCCL for CUDA in a build with NCCL
+// (in a job a collective call, every rank makes one: rank 0 makes NCCL's
+// unique id and MPI broadcasts it, as llm.c does; outside one a communicator
+// of one GPU), else MPI.
 std::unique_ptr<Reducer> make_reducer(Device device);
+// Compiled with NCCL (CUDA on and NCCL found; dist/nccl.cpp).
+bool nccl_built();
 
 // Before a CUDA run touches the GPU: each rank of a machine takes the GPU of
 // its local rank (modulo the GPUs it sees). Nothing in a build without NCCL

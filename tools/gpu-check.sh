@@ -20,6 +20,12 @@ cd "$(dirname "$0")/.." || exit 2
 # Shared motive libraries and Google Benchmark travel in BUILD/lib (the
 # binaries' RPATH finds them too); cuBLAS/cuDNN come from the machine.
 export LD_LIBRARY_PATH="$BUILD/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# NCCL (linked by the build when it found it; 200 MB, not carried): the CUDA
+# toolkit's or the system's, else the one PyTorch's wheels bring.
+if [ ! -e /usr/local/cuda/lib64/libnccl.so.2 ] && ! ldconfig -p 2> /dev/null | grep -q libnccl.so.2; then
+  nccl_lib=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib"))' 2> /dev/null)
+  [ -n "$nccl_lib" ] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$nccl_lib"
+fi
 # The GPU training test reads Fashion-MNIST: the machine's Debian package when
 # it has one, else the excerpt the build folder carries.
 if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] &&
@@ -60,6 +66,27 @@ for t in "$BUILD"/bin/test_cuda_*; do
   printf '%s\t%s\n' "$name" "$rc" >> "$LOGS/tests.tsv"
   stamp "$name: exit $rc, $(grep -a 'test cases:' "$LOGS/$name.log" | tail -1)"
 done
+
+# ---- data parallel on every GPU of the machine: one rank per GPU, NCCL
+# summing the gradients (test_cuda_gradient_sync above ran a communicator of
+# one GPU). It needs two GPUs, mpirun and a build with MPI; otherwise one line
+# says which is missing ----
+gpus=$(nvidia-smi -L 2> /dev/null | grep -c '^GPU')
+if [ "$gpus" -lt 2 ]; then
+  stamp "data_parallel: skipped ($gpus GPU here; the multi-GPU step needs 2 or more)"
+elif ! ldd "$BUILD/bin/trainer" | grep -q libmpi; then
+  stamp "data_parallel: skipped ($gpus GPUs, but this build has no MPI: tools/gpu-build.sh builds without it)"
+elif ! command -v mpirun > /dev/null; then
+  stamp "data_parallel: skipped ($gpus GPUs, but no mpirun on this machine)"
+else
+  rm -rf "$LOGS/data-parallel"
+  step 120 mpirun --allow-run-as-root -np "$gpus" "$BUILD/bin/trainer" train --device cuda \
+    --limit-train 4096 --limit-test 512 --epochs 1 --batch-size $((64 * gpus)) --quiet \
+    --out "$LOGS/data-parallel" > "$LOGS/data_parallel.log" 2>&1
+  rc=$?
+  printf '%s\t%s\n' data_parallel "$rc" >> "$LOGS/tests.tsv"
+  stamp "data_parallel: exit $rc on $gpus GPUs (summary: $LOGS/data-parallel/summary.json)"
+fi
 
 # ---- a short experiment (experiments/fashion-full.json in miniature): the
 # pre-training runs of one pair, exports, fine-tuning through --init-from and
