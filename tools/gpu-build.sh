@@ -11,6 +11,8 @@
 # MOTIVE_ARCH=portable), not for this machine's CPU, which the GPU machine's
 # host CPU may not match. Without MPI (MOTIVE_MPI=OFF): the GPU machine has no
 # Open MPI libraries for the binaries to load, and its checks run one process.
+# With NCCL when CUDA's is found (the trainer and two tests link it; libnccl,
+# 200 MB, is not carried: tools/gpu-check.sh finds the machine's).
 #   bash tools/gpu-build.sh [BUILD_DIR]     (default build-gpu; JOBS=2 to change -j)
 set -euo pipefail
 cd "$(dirname "$0")/.."

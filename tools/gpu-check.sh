@@ -55,6 +55,9 @@ else
   echo "no nvidia-smi on this machine" > "$LOGS/gpu.txt"
 fi
 stamp "GPU: $(head -1 "$LOGS/gpu.txt")"
+if [ -x "$BUILD/bin/trainer" ] && ldd "$BUILD/bin/trainer" | grep -q libnccl; then
+  stamp "NCCL: $(ldd "$BUILD/bin/trainer" | awk '/libnccl/ {print $1, $2, $3}')"
+fi
 
 # ---- tests: every CUDA test binary, whole (each skips its GPU cases without a GPU) ----
 : > "$LOGS/tests.tsv"
