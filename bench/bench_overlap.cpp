@@ -8,16 +8,14 @@
 // the ranks. Rank 0 prints the medians, their ratio (overlap / after), how
 // many buckets backward started before the wait, and the averaging left
 // after backward in each (overlap: the wait for the buckets and the scatter;
-// after: pack, allreduce and scatter). A plain program, as
-// bench_allreduce: every rank must run the same collectives.
-#include <algorithm>
-#include <chrono>
+// after: pack, allreduce and scatter). A plain program (bench/rank_bench.h).
 #include <cstdio>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "dist/gradient_sync.h"
+#include "bench/rank_bench.h"
 #include "dist/world.h"
 #include "engine/autograd.h"
 #include "engine/ops.h"
@@ -27,13 +25,10 @@
 #include "models/registry.h"
 
 using namespace motive;
+using motive::bench::median;
+using motive::bench::seconds;
 
 namespace {
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 struct Step {
   Generator gen{0};
@@ -86,38 +81,38 @@ struct Step {
 }  // namespace
 
 int main(int argc, char** argv) {
-  dist::init(&argc, &argv);
-  const std::string names = argc > 1 ? argv[1] : "resnet20,vit-ti-p4";
-  const int64_t batch = argc > 2 ? std::stoll(argv[2]) : 32;
-  const int reps = argc > 3 ? std::stoi(argv[3]) : 5;
-  const std::string buckets = argc > 4 ? argv[4] : "25,1";
-  if (dist::rank() == 0)
-    std::printf("train step over %d ranks (%s), global batch %lld, median of %d\n"
-                "%-12s %10s %8s %8s %12s %10s %8s %14s %12s\n",
-                dist::world_size(), dist::backend().c_str(), static_cast<long long>(batch), reps,
-                "model", "bucket", "buckets", "in bwd", "overlap ms", "after ms", "ratio",
-                "overlap wait ms", "after avg ms");
-  for (const std::string& name : split_name(names, ',')) {
-    for (const std::string& mib : split_name(buckets, ',')) {
-      Step step(name, batch, static_cast<int64_t>(std::stod(mib) * (1 << 20)));
-      std::vector<double> overlap_s, after_s, wait_s, averaging_s;
-      for (int r = 0; r <= reps; ++r) {  // the first of each is a warm-up
-        const auto [o, wait] = step.run(true);
-        const auto [a, averaging] = step.run(false);
-        if (r == 0) continue;
-        overlap_s.push_back(o);
-        after_s.push_back(a);
-        wait_s.push_back(wait);
-        averaging_s.push_back(averaging);
-      }
-      if (dist::rank() == 0) {
-        const double o = median(overlap_s), a = median(after_s);
-        std::printf("%-12s %6s MiB %8zu %8zu %12.1f %10.1f %8.3f %14.1f %12.1f\n", name.c_str(),
-                    mib.c_str(), step.sync.buckets(), step.started_in_backward, o * 1e3, a * 1e3,
-                    o / a, median(wait_s) * 1e3, median(averaging_s) * 1e3);
+  const char* usage = "[MODELS] [BATCH] [REPS] [BUCKET_MIB,...]";
+  return bench::run_on_ranks(argc, argv, "bench_overlap", usage, [](int argc, char** argv) {
+    const std::string names = argc > 1 ? argv[1] : "resnet20,vit-ti-p4";
+    const int64_t batch = argc > 2 ? std::stoll(argv[2]) : 32;
+    const int reps = argc > 3 ? std::stoi(argv[3]) : 5;
+    const std::string buckets = argc > 4 ? argv[4] : "25,1";
+    if (dist::rank() == 0)
+      std::printf("train step over %d ranks (%s), global batch %lld, median of %d\n"
+                  "%-12s %10s %8s %8s %12s %10s %8s %14s %12s\n",
+                  dist::world_size(), dist::backend().c_str(), static_cast<long long>(batch), reps,
+                  "model", "bucket", "buckets", "in bwd", "overlap ms", "after ms", "ratio",
+                  "overlap wait ms", "after avg ms");
+    for (const std::string& name : split_name(names, ',')) {
+      for (const std::string& mib : split_name(buckets, ',')) {
+        Step step(name, batch, static_cast<int64_t>(std::stod(mib) * (1 << 20)));
+        std::vector<double> overlap_s, after_s, wait_s, averaging_s;
+        for (int r = 0; r <= reps; ++r) {  // the first of each is a warm-up
+          const auto [o, wait] = step.run(true);
+          const auto [a, averaging] = step.run(false);
+          if (r == 0) continue;
+          overlap_s.push_back(o);
+          after_s.push_back(a);
+          wait_s.push_back(wait);
+          averaging_s.push_back(averaging);
+        }
+        if (dist::rank() == 0) {
+          const double o = median(overlap_s), a = median(after_s);
+          std::printf("%-12s %6s MiB %8zu %8zu %12.1f %10.1f %8.3f %14.1f %12.1f\n", name.c_str(),
+                      mib.c_str(), step.sync.buckets(), step.started_in_backward, o * 1e3, a * 1e3,
+                      o / a, median(wait_s) * 1e3, median(averaging_s) * 1e3);
+        }
       }
     }
-  }
-  dist::finalize();
-  return 0;
+  });
 }
