@@ -16,14 +16,14 @@ void install(int signal, const struct sigaction& action, struct sigaction* previ
 
 }  // namespace
 
-StopOnSignals::StopOnSignals() {
+StopOnSignals::StopOnSignals(bool repeat_kills) {
   g_received = 0;
   struct sigaction action {};
   action.sa_handler = on_stop_signal;
   sigemptyset(&action.sa_mask);
   // SA_RESETHAND: the second signal meets the default action. SA_RESTART:
   // reads and waits the signal lands in go on.
-  action.sa_flags = SA_RESETHAND | SA_RESTART;
+  action.sa_flags = (repeat_kills ? SA_RESETHAND : 0) | SA_RESTART;
   install(SIGINT, action, &previous_int_);
   install(SIGTERM, action, &previous_term_);
 }

@@ -5,7 +5,8 @@
 // default again, so a second signal ends the process at once (checkpoint
 // writes are atomic: the last one stays whole). In a data-parallel job the
 // ranks agree after every step whether any of them got a signal, and all
-// stop after the same step (trainer/train.cpp).
+// stop after the same step (trainer/train.cpp); there a second signal does
+// not end a rank (a batch system's signal is followed by mpirun's copy).
 #pragma once
 #include <csignal>
 #include <stdexcept>
@@ -14,9 +15,12 @@
 namespace motive {
 
 // Installs the handler for its lifetime (the previous ones come back after).
+// With `repeat_kills` false a second signal is absorbed like the first: the
+// ranks of a data-parallel job get a batch system's signal and then, a moment
+// later, mpirun's copy of it, which must not end a rank that is stopping.
 class StopOnSignals {
  public:
-  StopOnSignals();
+  explicit StopOnSignals(bool repeat_kills = true);
   ~StopOnSignals();
   StopOnSignals(const StopOnSignals&) = delete;
   StopOnSignals& operator=(const StopOnSignals&) = delete;

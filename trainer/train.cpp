@@ -146,7 +146,7 @@ class Run {
     // In a data-parallel job the ranks may see a signal at different steps:
     // they agree after each step whether any rank got one (stop_signal), so
     // that all stop after the same step and none waits for a stopped one.
-    const StopOnSignals stop_on_signals;
+    const StopOnSignals stop_on_signals(!parallel_.active());
     for (int64_t epoch = state_.counters.epochs_done; epoch < config_.epochs; ++epoch) {
       if (!train_epoch(epoch)) return nullptr;
       end_epoch(epoch);
@@ -329,8 +329,8 @@ class Run {
   }
 
   // The signal that asks the run to stop, or 0: this process's, or in a
-  // data-parallel job the first of any rank's (every rank calls this at the
-  // same points and gets the same answer).
+  // data-parallel job the largest number any rank got (every rank calls this
+  // at the same points and gets the same answer).
   int stop_signal() {
     stop_signal_ = parallel_.agreed_signal(StopOnSignals::received());
     return stop_signal_;

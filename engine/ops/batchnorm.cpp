@@ -47,14 +47,18 @@ Statistics statistics(const char* op, const Tensor& x_in, const Tensor& gamma, c
                ": running_mean and running_var must be both defined or both undefined");
   MOTIVE_CHECK(training || running_mean.defined(), op,
                ": eval mode needs running_mean and running_var");
-  MOTIVE_CHECK(!training || rows > 1, op, ": training needs more than one value per "
+  // Synchronised, the values per channel are every process's: counted once
+  // they are combined (each process then sees the same count and the same
+  // verdict), where a process's own shard may hold a single one.
+  std::shared_ptr<const BatchNormSync> sync = training ? batch_norm_sync() : nullptr;
+  MOTIVE_CHECK(!training || sync || rows > 1, op, ": training needs more than one value per "
                "channel, got input ", shape_str(x_in.shape()));
   MOTIVE_CHECK(momentum >= 0 && momentum <= 1 && eps >= 0, op,
                ": needs momentum in [0, 1] and eps >= 0, got momentum ", momentum, ", eps ", eps);
 
   Statistics st{x_in.contiguous(), Tensor::empty({c}, wide, x_in.device()),
-                Tensor::empty({c}, wide, x_in.device()), rows, c,
-                training ? batch_norm_sync() : nullptr, static_cast<double>(rows)};
+                Tensor::empty({c}, wide, x_in.device()), rows, c, std::move(sync),
+                static_cast<double>(rows)};
   const Tensor& x = st.x;
   MOTIVE_CHECK(!st.sync || x.device() == Device::CPU, op,
                ": synchronised batch statistics (--sync-bn) run on the CPU backend only, got "
@@ -72,6 +76,9 @@ Statistics statistics(const char* op, const Tensor& x_in, const Tensor& gamma, c
         std::vector<double> moment_mean(static_cast<size_t>(c)), m2(static_cast<size_t>(c));
         cpu::batch_norm_moments(rows, c, x.data<T>(), moment_mean.data(), m2.data());
         st.count = combine_moments(*st.sync, rows, c, moment_mean.data(), m2.data());
+        MOTIVE_CHECK(st.count > 1, op, ": training needs more than one value per channel over "
+                     "the processes together, got ", st.count, " (input ", shape_str(x.shape()),
+                     " here)");
         cpu::batch_norm_stats_from_moments<T>(c, moment_mean.data(), m2.data(), st.count, eps,
                                               st.mean.data<W>(), st.rstd.data<W>(), update);
       } else {
